@@ -1,0 +1,57 @@
+"""ebRIM 3.0 objects and ebRS 3.0 / XDS.b messages."""
+
+from ihe.ebrim.content import (
+    Association,
+    Classification,
+    ExternalIdentifier,
+    ExtrinsicObject,
+    Identifiable,
+    ObjectRef,
+    RegistryObject,
+    RegistryPackage,
+    Slot,
+)
+from ihe.ebrim.enum import AssociationType, Node, ObjectType, ResponseStatus, Scheme, Severity, Status
+from ihe.ebrim.messages import (
+    AdhocQueryRequest,
+    AdhocQueryResponse,
+    Document,
+    DocumentRequest,
+    DocumentResponse,
+    ProvideAndRegisterDocumentSetRequest,
+    RegistryError,
+    RegistryResponse,
+    RetrieveDocumentSetRequest,
+    RetrieveDocumentSetResponse,
+    SubmitObjectsRequest,
+)
+
+__all__ = [
+    "AdhocQueryRequest",
+    "AdhocQueryResponse",
+    "Association",
+    "AssociationType",
+    "Classification",
+    "Document",
+    "DocumentRequest",
+    "DocumentResponse",
+    "ExternalIdentifier",
+    "ExtrinsicObject",
+    "Identifiable",
+    "Node",
+    "ObjectRef",
+    "ObjectType",
+    "ProvideAndRegisterDocumentSetRequest",
+    "RegistryError",
+    "RegistryObject",
+    "RegistryPackage",
+    "RegistryResponse",
+    "ResponseStatus",
+    "RetrieveDocumentSetRequest",
+    "RetrieveDocumentSetResponse",
+    "Scheme",
+    "Severity",
+    "Slot",
+    "Status",
+    "SubmitObjectsRequest",
+]

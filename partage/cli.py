@@ -1,0 +1,97 @@
+"""The ``partage`` command line: serve one service, start the local region, run the
+conformance material against a service, run a benchmark."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from pathlib import Path
+
+#: service name → app factory and settings class, as "module:attribute"
+SERVICES = {
+    "registry": ("registry.main:create_app", "registry.core.config:RegistrySettings"),
+    "repository": ("repository.main:create_app", "repository.core.config:RepositorySettings"),
+}
+
+DEFAULT_MATERIAL = Path(__file__).resolve().parent.parent.parent / "shared" / "conformance"
+
+
+def _load(ref: str):  # type: ignore[no-untyped-def]
+    module, attr = ref.split(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from partage import logs
+
+    factory, settings_cls = (_load(r) for r in SERVICES[args.service])
+    overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
+    settings = settings_cls(**overrides)
+    logs.configure(settings.log_level, settings.log_json)
+    uvicorn.run(factory(settings), host=settings.host, port=settings.port, log_config=None)
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from partage import demo
+
+    return demo.main(data_dir=args.data_dir, once=args.once)
+
+
+def _conformance(args: argparse.Namespace) -> int:
+    from partage.conformance import runner
+
+    return runner.main(
+        suite=args.suite, against=args.against, material=args.material, only=args.only,
+        mllp=args.mllp, feed=args.feed,
+    )
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from bench import run
+
+    return run.main(name=args.name, as_json=args.json, quick=args.quick)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="partage", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run one service (host and port from settings or flags)")
+    serve.add_argument("service", choices=sorted(SERVICES))
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.set_defaults(func=_serve)
+
+    demo = sub.add_parser("demo", help="start the local region on embedded defaults")
+    demo.add_argument("--data-dir", type=Path, default=Path(".partage-demo"))
+    demo.add_argument("--once", action="store_true", help="load the demo data, check it, exit")
+    demo.set_defaults(func=_demo)
+
+    conf = sub.add_parser("conformance", help="run the NIST / IHE conformance material")
+    conf.add_argument("suite", choices=["registry", "stored-query", "repository", "all"])
+    conf.add_argument("--against", help="base URL of another vendor's endpoint (default: "
+                      "start our own services)")
+    conf.add_argument("--material", type=Path, default=DEFAULT_MATERIAL,
+                      help="the conformance folder (default: ../shared/conformance)")
+    conf.add_argument("--only", action="append", help="run only these NIST test ids")
+    conf.add_argument("--mllp", help="host:port of the peer's HL7v2 ADT listener for the "
+                      "patient feed (with --against)")
+    conf.add_argument("--feed", help="base URL of the peer's REST identity feed (with --against)")
+    conf.set_defaults(func=_conformance)
+
+    bench = sub.add_parser("bench", help="run a benchmark and print its ratios")
+    bench.add_argument("name", choices=["registry"])
+    bench.add_argument("--json", action="store_true", help="print one JSON object")
+    bench.add_argument("--quick", action="store_true", help="100 k entries instead of 1 M")
+    bench.set_defaults(func=_bench)
+
+    args = parser.parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""XDS.b Document Registry and patient identity cross-reference of the region."""

@@ -1,0 +1,31 @@
+"""Registry settings (environment prefix ``PARTAGE_REGISTRY_``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from partage.settings import ServiceSettings
+
+
+class RegistrySettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="PARTAGE_REGISTRY_", extra="ignore")
+
+    port: int = 8010
+    #: XDSTooManyResults above this many objects in one stored-query answer
+    max_query_results: int = Field(default=5000, ge=1)
+    #: affinity-domain code set (NIST codes.xml format); empty: codes are not checked
+    codes_file: Path | None = None
+    #: keep extra (non-XDS) slots; when false they are dropped with XDSExtraMetadataNotSaved
+    store_extra_metadata: bool = True
+    #: HL7v2 ADT over MLLP listener port (0: disabled)
+    mllp_port: int = 0
+    #: bearer secret of the REST identity feed (issue 5 replaces it with client credentials)
+    feed_token: str = "change-me-feed-token"
+    #: the region's homeCommunityId
+    home_community_id: str = "urn:oid:1.2.250.1.999.1"
+
+    def sqlite_name(self) -> str:
+        return "registry.sqlite"

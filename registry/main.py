@@ -1,0 +1,60 @@
+"""The registry's app factory: the one place where its parts are wired."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from ihe.soap import Action
+from partage.db import Database, migrate
+from partage.soap import soap_endpoint
+from registry.api.deps import RegistryContext
+from registry.api.routes import identity, iti18, iti42, iti57
+from registry.core.config import RegistrySettings
+
+ALEMBIC_DIR = Path(__file__).parent / "alembic"
+
+
+def create_app(settings: RegistrySettings | None = None) -> FastAPI:
+    settings = settings or RegistrySettings()
+    db = Database(settings.resolved_database_url())
+    migrate(db.engine, ALEMBIC_DIR)
+    ctx = RegistryContext.build(settings, db)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):  # type: ignore[no-untyped-def]
+        listener = identity.start_mllp(ctx) if settings.mllp_port else None
+        try:
+            yield
+        finally:
+            if listener is not None:
+                listener.stop()
+            db.engine.dispose()
+
+    app = FastAPI(title="Partage registry", version="0.1.0", lifespan=lifespan)
+    app.state.ctx = ctx
+    app.add_api_route(
+        "/registry",
+        soap_endpoint(
+            {
+                Action.REGISTER: iti42.make_handler(ctx),
+                Action.STORED_QUERY: iti18.make_handler(ctx),
+                Action.UPDATE: iti57.make_handler(ctx),
+            },
+            lambda: settings.max_body_bytes,
+        ),
+        methods=["POST"],
+        summary="XDS.b Document Registry (ITI-42, ITI-18, ITI-57), SOAP 1.2",
+        tags=["xds"],
+    )
+    app.include_router(identity.router)
+
+    @app.get("/health", tags=["ops"], summary="Liveness and database check")
+    def health() -> dict[str, str]:
+        with db.session() as session:
+            session.connection().exec_driver_sql("SELECT 1")
+        return {"status": "ok"}
+
+    return app
