@@ -1,0 +1,219 @@
+"""Reading and writing registry rows (``registry.models``) from and to ebRIM objects.
+
+Storage contract, shared with the stored-query engine:
+
+* one ``registry_objects`` row per DocumentEntry (``kind='doc'``), SubmissionSet (``'ss'``),
+  Folder (``'fol'``) and Association (``'assoc'``, ``patient_id`` NULL);
+* ``xml`` is the canonical ebRIM XML of the object after symbolic-id resolution, without its
+  ``status`` attribute: availabilityStatus lives in the ``status`` column (full URN);
+* times are 14-digit padded DTM strings (``ihe.ebrim.dtm.pad``);
+* coded and multi-valued attributes are indexed in ``object_codes`` (see ``code_index``).
+
+Nothing here validates: ``registry.submission`` checks a submission fully before calling in.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+
+from lxml import etree
+from sqlalchemy import select
+from sqlalchemy.orm import Session, aliased
+
+from ihe.ebrim import Association, ExtrinsicObject, RegistryObject, RegistryPackage, Scheme
+from ihe.ebrim.dtm import is_dtm, pad
+from ihe.ebrim.enum import REFERENCE_ID_SLOT, AssociationType, Status
+from ihe.xml import parse
+from registry.models import ObjectCode, Patient, RegistryObjectRow
+
+DOCUMENT = "doc"
+SUBMISSION_SET = "ss"
+FOLDER = "fol"
+ASSOCIATION = "assoc"
+
+StoredObject = ExtrinsicObject | RegistryPackage | Association
+
+#: classification scheme → ``object_codes.attribute`` (the stored-query names)
+CODED_ATTRIBUTES: dict[str, str] = {
+    Scheme.DE_CLASS_CODE: "classCode",
+    Scheme.DE_TYPE_CODE: "typeCode",
+    Scheme.DE_FORMAT_CODE: "formatCode",
+    Scheme.DE_PRACTICE_SETTING_CODE: "practiceSettingCode",
+    Scheme.DE_HEALTHCARE_FACILITY_TYPE_CODE: "healthcareFacilityTypeCode",
+    Scheme.DE_EVENT_CODE: "eventCode",
+    Scheme.DE_CONFIDENTIALITY_CODE: "confidentialityCode",
+    Scheme.SS_CONTENT_TYPE_CODE: "contentTypeCode",
+    Scheme.FOL_CODE_LIST: "folderCode",
+}
+AUTHOR_SCHEMES = frozenset({Scheme.DE_AUTHOR, Scheme.SS_AUTHOR})
+LAST_UPDATE_TIME = "lastUpdateTime"
+
+_READERS: dict[str, type[StoredObject]] = {
+    DOCUMENT: ExtrinsicObject,
+    SUBMISSION_SET: RegistryPackage,
+    FOLDER: RegistryPackage,
+    ASSOCIATION: Association,
+}
+
+
+# -- objects ↔ rows ---------------------------------------------------------------------------
+def kind_of(obj: StoredObject) -> str:
+    if isinstance(obj, ExtrinsicObject):
+        return DOCUMENT
+    if isinstance(obj, Association):
+        return ASSOCIATION
+    return SUBMISSION_SET if obj.is_submission_set else FOLDER
+
+
+def object_xml(obj: StoredObject) -> str:
+    """The canonical XML of ``obj`` as stored: UTF-8 text, without the status attribute."""
+    bare = dataclasses.replace(obj, status=None)
+    return etree.tostring(bare.to_element(), encoding="utf-8").decode("utf-8")
+
+
+def row_to_object(row: RegistryObjectRow) -> StoredObject:
+    """The stored object of ``row`` with its current availabilityStatus applied."""
+    obj = _READERS[row.kind].from_element(parse(row.xml.encode("utf-8")))
+    obj.status = row.status
+    return obj
+
+
+def _dtm(value: str | None) -> str | None:
+    return pad(value) if value and is_dtm(value.strip()[:14]) else None
+
+
+def _int(value: str | None) -> int | None:
+    return int(value) if value and value.strip().isdigit() else None
+
+
+def code_index(obj: RegistryObject) -> list[tuple[str, str, str]]:
+    """``(attribute, code, scheme)`` rows of ``object_codes`` for ``obj``."""
+    out: list[tuple[str, str, str]] = []
+    for c in obj.classifications:
+        scheme = c.classification_scheme or ""
+        if scheme in CODED_ATTRIBUTES and c.node_representation is not None:
+            out.append((CODED_ATTRIBUTES[scheme], c.node_representation, c.coding_scheme or ""))
+        elif scheme in AUTHOR_SCHEMES:
+            out.extend(("authorPerson", person, "") for person in c.slot_values("authorPerson"))
+    if isinstance(obj, ExtrinsicObject):
+        out.extend(("referenceId", ref, "") for ref in obj.slot_values(REFERENCE_ID_SLOT))
+    return out
+
+
+def _columns(obj: StoredObject) -> dict[str, object]:
+    if isinstance(obj, ExtrinsicObject):
+        return {
+            "unique_id": obj.unique_id,
+            "patient_id": obj.patient_id,
+            "object_type": obj.object_type,
+            "mime_type": obj.mime_type,
+            "hash": (obj.slot_value("hash") or "").lower() or None,
+            "size": _int(obj.slot_value("size")),
+            "repository_unique_id": obj.slot_value("repositoryUniqueId"),
+            "creation_time": _dtm(obj.slot_value("creationTime")),
+            "service_start_time": _dtm(obj.slot_value("serviceStartTime")),
+            "service_stop_time": _dtm(obj.slot_value("serviceStopTime")),
+        }
+    if isinstance(obj, Association):
+        return {
+            "association_type": obj.association_type,
+            "source_uuid": obj.source_object,
+            "target_uuid": obj.target_object,
+        }
+    if obj.is_submission_set:
+        return {
+            "unique_id": obj.external_id(Scheme.SS_UNIQUE_ID),
+            "patient_id": obj.external_id(Scheme.SS_PATIENT_ID),
+            "source_id": obj.external_id(Scheme.SS_SOURCE_ID),
+            "submission_time": _dtm(obj.slot_value("submissionTime")),
+        }
+    return {
+        "unique_id": obj.external_id(Scheme.FOL_UNIQUE_ID),
+        "patient_id": obj.external_id(Scheme.FOL_PATIENT_ID),
+        "last_update_time": _dtm(obj.slot_value(LAST_UPDATE_TIME)),
+    }
+
+
+def add_object(session: Session, obj: StoredObject, *, status: str) -> RegistryObjectRow:
+    """Insert ``obj`` (ids already resolved to ``urn:uuid:``) with its code index."""
+    row = RegistryObjectRow(
+        entry_uuid=obj.id,
+        kind=kind_of(obj),
+        logical_id=obj.lid or obj.id,
+        status=status,
+        xml=object_xml(obj),
+        **_columns(obj),
+    )
+    session.add(row)
+    session.flush()
+    session.add_all(
+        ObjectCode(object_id=row.id, attribute=attribute, code=code, scheme=scheme)
+        for attribute, code, scheme in code_index(obj)
+    )
+    return row
+
+
+def set_status(row: RegistryObjectRow, status: str) -> None:
+    row.status = status
+
+
+def touch_folder(row: RegistryObjectRow, when: str) -> None:
+    """Set a Folder's lastUpdateTime (ITI TF-3 §4.2.3.4.5) in the column and the stored XML."""
+    folder = row_to_object(row)
+    assert isinstance(folder, RegistryPackage)
+    folder.set_slot(LAST_UPDATE_TIME, [when])
+    row.last_update_time = pad(when)
+    row.xml = object_xml(folder)
+
+
+# -- lookups ----------------------------------------------------------------------------------
+def rows_by_uuid(session: Session, uuids: Iterable[str]) -> dict[str, RegistryObjectRow]:
+    wanted = sorted(set(uuids))
+    if not wanted:
+        return {}
+    rows = session.scalars(
+        select(RegistryObjectRow).where(RegistryObjectRow.entry_uuid.in_(wanted))
+    )
+    return {row.entry_uuid: row for row in rows}
+
+
+def rows_by_unique_id(
+    session: Session, kind: str, unique_ids: Iterable[str]
+) -> list[RegistryObjectRow]:
+    wanted = sorted(set(unique_ids))
+    if not wanted:
+        return []
+    return list(
+        session.scalars(
+            select(RegistryObjectRow)
+            .where(RegistryObjectRow.kind == kind, RegistryObjectRow.unique_id.in_(wanted))
+            .order_by(RegistryObjectRow.id)
+        )
+    )
+
+
+def folders_of(session: Session, document_uuid: str) -> list[RegistryObjectRow]:
+    """The Folders ``document_uuid`` is an approved member of (Folder→DE HasMember)."""
+    folder = aliased(RegistryObjectRow)
+    assoc = aliased(RegistryObjectRow)
+    return list(
+        session.scalars(
+            select(folder)
+            .join(assoc, assoc.source_uuid == folder.entry_uuid)
+            .where(
+                folder.kind == FOLDER,
+                assoc.kind == ASSOCIATION,
+                assoc.association_type == AssociationType.HAS_MEMBER,
+                assoc.target_uuid == document_uuid,
+                assoc.status == Status.APPROVED,
+            )
+            .order_by(folder.id)
+        )
+    )
+
+
+def patient_is_active(session: Session, patient_id: str) -> bool:
+    """Known to the registry through the identity feed, active and not merged away."""
+    patient = session.get(Patient, patient_id)
+    return patient is not None and patient.active and patient.merged_into is None
