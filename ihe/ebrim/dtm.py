@@ -11,6 +11,7 @@ import re
 from ihe.errors import RemoteProtocolError
 
 _DTM = re.compile(r"^\d{4}(\d{2}(\d{2}(\d{2}(\d{2}(\d{2})?)?)?)?)?$")
+_DTM_FULL = re.compile(r"^(\d{4,14})(?:\.\d{1,4})?(?:[+-]\d{4})?$")
 _FLOOR = "00000101000000"
 
 
@@ -21,8 +22,8 @@ def is_dtm(value: str) -> bool:
 def pad(value: str, code: str = "XDSRegistryMetadataError") -> str:
     """``20041224`` → ``20041224000000``; raise ``RemoteProtocolError(code)`` if not a DTM.
     Fractional seconds and offsets are tolerated on input and dropped."""
-    value = value.strip()
-    core = re.split(r"[.+-]", value, maxsplit=1)[0] if len(value) > 4 else value
-    if not is_dtm(core):
+    match = _DTM_FULL.match(value.strip())
+    if match is None or not is_dtm(match.group(1)):
         raise RemoteProtocolError(f"{value!r} is not an HL7 DTM timestamp", code)
+    core = match.group(1)
     return core + _FLOOR[len(core):]

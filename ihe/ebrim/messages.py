@@ -224,7 +224,7 @@ class AdhocQueryRequest:
         if query is None:
             raise RemoteProtocolError("missing AdhocQuery", "XDSRegistryError")
         return cls(
-            query_id=query.get("id") or "",
+            query_id=(query.get("id") or "").strip(),
             parameters=[Slot.from_element(s) for s in query.iterfind(q(RIM, "Slot"))],
             return_type=(option.get("returnType") if option is not None else None) or "LeafClass",
             return_composed_objects=(
