@@ -1,4 +1,4 @@
-"""Offline validation against the ebRS 3.0 / XDS.b / XDS-I.b schemas of the conformance folder.
+"""Offline validation against the ebRS 3.0 / XDS.b / XDS-I.b schemas shipped in ``ihe/schemas``.
 
 libxml2 resolves ``http://www.w3.org/2001/xml.xsd`` through the folder's ``catalog.xml`` (set in
 ``XML_CATALOG_FILES`` before the first schema is loaded), so nothing is fetched from the network.
@@ -11,6 +11,9 @@ from functools import cache
 from pathlib import Path
 
 from lxml import etree
+
+#: the schemas shipped with the wire library (a copy of ``shared/conformance/schemas``)
+SCHEMAS_DIR = Path(__file__).resolve().parent.parent / "ihe" / "schemas"
 
 #: root element (Clark notation) → schema file, relative to ``schemas/schema``
 SCHEMA_OF = {
@@ -31,7 +34,7 @@ def _schema(schemas_dir: Path, relative: str) -> etree.XMLSchema:
     return etree.XMLSchema(etree.parse(str(schemas_dir / "schema" / relative)))
 
 
-def errors(element: etree._Element, schemas_dir: Path) -> list[str]:
+def errors(element: etree._Element, schemas_dir: Path = SCHEMAS_DIR) -> list[str]:
     """Schema violations of ``element`` (a message body root); empty when valid."""
     relative = SCHEMA_OF.get(element.tag)
     if relative is None:
