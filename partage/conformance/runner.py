@@ -1,0 +1,131 @@
+"""``partage conformance SUITE``: run a NIST suite against a peer (``--against``) or, by
+default, against our own registry and repository started in-process on a temporary database.
+
+The pif patients (NIST 15817, 15817b) are fed first; each suite's preloads (12346, 12374 for
+the stored queries) follow, then its tests, section by section in ``index.idx`` order.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+import httpx
+
+from partage.conformance import table, transport
+from partage.conformance.execute import Harness, Material, Row
+from partage.conformance.feed import Feed, MllpFeed, NoFeed, RestFeed
+from partage.conformance.suites import FRESH_PATIENT_SUITES, PIF_TESTS, plan
+
+#: optional: run our services on this PostgreSQL server (one new database per service)
+DATABASE_ENV = "PARTAGE_CONFORMANCE_DATABASE_URL"
+#: bearer token for a peer's REST feed (``--feed``)
+FEED_TOKEN_ENV = "PARTAGE_CONFORMANCE_FEED_TOKEN"
+
+
+@contextmanager
+def own_services(client: httpx.Client) -> Iterator[tuple[transport.Endpoints, Feed]]:
+    """Our registry and repository over real HTTP on loopback, on SQLite in a temporary
+    folder (or PostgreSQL from ``PARTAGE_CONFORMANCE_DATABASE_URL``)."""
+    from partage.serve import background
+    from registry.core.config import RegistrySettings
+    from registry.main import create_app as registry_app
+    from repository.core.config import RepositorySettings
+    from repository.main import create_app as repository_app
+
+    with tempfile.TemporaryDirectory(prefix="partage-conformance-") as tmp, ExitStack() as stack:
+        databases = _databases(stack)
+        registry_settings = RegistrySettings(
+            data_dir=Path(tmp) / "registry", database_url=databases("registry"), log_json=False)
+        registry = stack.enter_context(background(registry_app(registry_settings)))
+        repository_settings = RepositorySettings(
+            data_dir=Path(tmp) / "repository", database_url=databases("repository"),
+            registry_url=f"{registry.url}/registry", log_json=False)
+        repository = stack.enter_context(background(repository_app(repository_settings)))
+        endpoints = transport.Endpoints(f"{registry.url}/registry", f"{repository.url}/repository")
+        yield endpoints, RestFeed(client, f"{registry.url}/identity", registry_settings.feed_token)
+
+
+def _databases(stack: ExitStack) -> Callable[[str], str]:
+    """Database URL per service: empty (SQLite under data_dir) unless PostgreSQL is asked for."""
+    server = os.environ.get(DATABASE_ENV, "")
+    if not server:
+        return lambda name: ""
+    import uuid
+
+    import psycopg
+
+    base = server.rsplit("/", 1)[0]
+
+    def create(name: str) -> str:
+        db = f"partage_conformance_{name}_{uuid.uuid4().hex[:8]}"
+        with psycopg.connect(server.replace("postgresql+psycopg", "postgresql"), autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{db}"')
+        stack.callback(_drop, server, db)
+        return f"{base}/{db}"
+
+    return create
+
+
+def _drop(server: str, db: str) -> None:
+    import psycopg
+
+    with psycopg.connect(server.replace("postgresql+psycopg", "postgresql"), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+
+
+def peer_endpoints(against: str) -> transport.Endpoints:
+    """A peer's base URL: its registry at ``/registry`` and repository at ``/repository``
+    (Partage's layout); a URL already ending in one of these is the endpoint itself."""
+    base = against.rstrip("/")
+    for suffix in ("/registry", "/repository"):
+        if base.endswith(suffix):
+            base = base[: -len(suffix)]
+    return transport.Endpoints(f"{base}/registry", f"{base}/repository")
+
+
+def peer_feed(client: httpx.Client, mllp: str | None, feed: str | None) -> Feed:
+    if mllp:
+        host, _, port = mllp.rpartition(":")
+        return MllpFeed(host or "127.0.0.1", int(port))
+    if feed:
+        return RestFeed(client, feed, os.environ.get(FEED_TOKEN_ENV, ""))
+    return NoFeed()
+
+
+def run(harness: Harness, suite: str, only: list[str] | None) -> list[Row]:
+    rows: list[Row] = []
+    for pif in PIF_TESTS:
+        rows += harness.run_test(pif)
+    for name, tests in plan(suite, only):
+        patient = None
+        if name in FRESH_PATIENT_SUITES:
+            patient, row = harness.fresh_patient(name)
+            rows.append(row)
+        for test_id in tests:
+            rows += harness.run_test(test_id, patient=patient)
+    return rows
+
+
+def main(*, suite: str, against: str | None = None, material: Path | None = None,
+         only: list[str] | None = None, mllp: str | None = None, feed: str | None = None,
+         write: Callable[[str], object] = sys.stdout.write, dry_run: bool = False) -> int:
+    """Run ``suite`` and write its pass table; 0 only when every step passed."""
+    from partage.cli import DEFAULT_MATERIAL
+
+    stuff = Material(Path(material or DEFAULT_MATERIAL))
+    with httpx.Client(timeout=60.0) as client, ExitStack() as stack:
+        if against or dry_run:
+            endpoints = peer_endpoints(against or "http://127.0.0.1:9")
+            peer = peer_feed(client, mllp, feed)
+        else:
+            endpoints, peer = stack.enter_context(own_services(client))
+        harness = Harness(stuff, endpoints, client, peer, dry_run=dry_run)
+        rows = run(harness, suite, only)
+    for line in table.lines(rows):
+        write(line + "\n")
+    return 0 if all(r.passed for r in rows) else 1
