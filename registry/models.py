@@ -115,10 +115,22 @@ class Patient(Base):
     given_name: Mapped[str | None] = mapped_column(String(128))
     birth_date: Mapped[str | None] = mapped_column(String(8))
     sex: Mapped[str | None] = mapped_column(String(1))
+    #: names folded for case- and accent-insensitive prefix search (``registry.identity.names``)
+    family_key: Mapped[str | None] = mapped_column(String(128))
+    given_key: Mapped[str | None] = mapped_column(String(128))
     #: set when an A40 merge made this ID obsolete: the surviving regional ID
     merged_into: Mapped[str | None] = mapped_column(String(256))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        Index(
+            "ix_patients_family_key",
+            "family_key",
+            "given_key",
+            postgresql_ops={"family_key": "varchar_pattern_ops", "given_key": "varchar_pattern_ops"},
+        ),
+    )
 
 
 class PatientIdentifier(Base):

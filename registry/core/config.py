@@ -22,6 +22,11 @@ class RegistrySettings(ServiceSettings):
     store_extra_metadata: bool = True
     #: HL7v2 ADT over MLLP listener port (0: disabled)
     mllp_port: int = 0
+    #: assigning authority (OID) of regional patient IDs: test INS here, 1.2.250.1.213.1.4.8 in
+    #: production; in ADT PID-3, the identifier of this authority is the patient key
+    regional_authority: str = "1.2.250.1.213.1.4.10"
+    #: largest HL7v2 message accepted over MLLP, in bytes (bigger frames are refused)
+    mllp_max_message_bytes: int = Field(default=1024 * 1024, ge=1024)
     #: bearer secret of the REST identity feed (issue 5 replaces it with client credentials)
     feed_token: str = "change-me-feed-token"
     #: the region's homeCommunityId
