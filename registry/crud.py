@@ -217,3 +217,36 @@ def patient_is_active(session: Session, patient_id: str) -> bool:
     """Known to the registry through the identity feed, active and not merged away."""
     patient = session.get(Patient, patient_id)
     return patient is not None and patient.active and patient.merged_into is None
+
+
+def related_documents(
+    session: Session, target_uuid: str, association_types: Iterable[str]
+) -> list[RegistryObjectRow]:
+    """DocumentEntries linked to ``target_uuid`` by approved associations of the given types
+    (the addenda and transforms of an original, ITI TF-3 §4.2.2.2)."""
+    doc = aliased(RegistryObjectRow)
+    assoc = aliased(RegistryObjectRow)
+    return list(
+        session.scalars(
+            select(doc)
+            .join(assoc, assoc.source_uuid == doc.entry_uuid)
+            .where(
+                doc.kind == DOCUMENT,
+                assoc.kind == ASSOCIATION,
+                assoc.association_type.in_(sorted(set(association_types))),
+                assoc.target_uuid == target_uuid,
+                assoc.status == Status.APPROVED,
+            )
+            .order_by(doc.id)
+        )
+    )
+
+
+def is_latest_version(session: Session, row: RegistryObjectRow) -> bool:
+    """No later row shares ``row``'s logicalId (ITI TF-3 §4.1.12 metadata versioning)."""
+    later = session.scalar(
+        select(RegistryObjectRow.id).where(
+            RegistryObjectRow.logical_id == row.logical_id, RegistryObjectRow.id > row.id
+        ).limit(1)
+    )
+    return later is None
