@@ -196,15 +196,20 @@ def ensure_source_id(root: etree._Element, source_id: str = SOURCE_ID) -> None:
 def assign_uuids(root: etree._Element, ids: Ids) -> dict[str, str]:
     """Duty 4 (``<AssignUuids/>``): every symbolic id becomes a ``urn:uuid:``, and every
     reference to it follows. Returns symbolic id → uuid."""
-    mapping = {
-        el.get("id", ""): ids.urn()
-        for el in root.iter()
-        if isinstance(el.tag, str) and el.get("id") and not el.get("id", "").startswith("urn:uuid:")
-    }
+    mapping: dict[str, str] = {}
+    for el in root.iter():
+        symbolic = el.get("id", "") if isinstance(el.tag, str) else ""
+        if not symbolic or symbolic.startswith("urn:uuid:"):
+            continue
+        if symbolic in mapping:  # a file reusing an id (ReposAcceptanceTest-1113): one each
+            el.set("id", ids.urn())
+            continue
+        mapping[symbolic] = ids.urn()
+        el.set("id", mapping[symbolic])
     for el in root.iter():
         if not isinstance(el.tag, str):
             continue
-        for attribute in REFERENCE_ATTRIBUTES:
+        for attribute in REFERENCE_ATTRIBUTES[1:]:
             value = el.get(attribute)
             if value in mapping:
                 el.set(attribute, mapping[value])

@@ -50,7 +50,8 @@ def outcome(body: etree._Element | None) -> Outcome:
     if body.tag == q(SOAP12, "Fault"):
         reason = body.findtext(f"{q(SOAP12, 'Reason')}/{q(SOAP12, 'Text')}") or ""
         return Outcome(f"SOAPFault({reason.strip()[:120]})")
-    raw = body.get("status", "")
+    status_holder = body.find(q(RS, "RegistryResponse"))  # ITI-43 wraps its status
+    raw = (status_holder if status_holder is not None else body).get("status", "")
     errors = [
         RegistryErrorView(e.get("errorCode", ""), e.get("codeContext", ""), e.get("severity", ""))
         for e in body.iter(q(RS, "RegistryError"))

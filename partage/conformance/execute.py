@@ -214,8 +214,7 @@ class Harness:
             record = self.store.get((use.test or test.id, source_section, use.step))
             if record is not None and use.report_name in record.reports:
                 values[use.use_as] = record.reports[use.report_name]
-        values["$DATE$"] = datetime.now(UTC).strftime("%Y%m%d")
-        return values
+        return values | builtin_symbols(datetime.now(UTC))
 
     def _text(self, section: Section, tx: Transaction, values: dict[str, str]) -> str:
         if tx.metadata_file is None:
@@ -240,6 +239,9 @@ class Harness:
             body = (section.directory / tx.body_file).read_bytes()
             submission = _capture_submission(tx.headers.get("Content-Type", ""), body)
             if submission is not None:
+                if not tx.keep_all_uids:
+                    body = self._fresh_capture_uids(submission, body)
+                    submission = _capture_submission(tx.headers.get("Content-Type", ""), body)
                 record.assigned_uids = duties.assign_unique_ids(submission, self.ids, keep_all=True)
                 record.assigned_uuids = duties.object_ids(submission)
                 record.assigned_patient_ids = duties.patient_ids(submission)
@@ -263,6 +265,14 @@ class Harness:
             return self._post(repository, headers, body), root
         raise StepError(f"transaction {tx.kind} is not supported")
 
+    def _fresh_capture_uids(self, submission: etree._Element, body: bytes) -> bytes:
+        """Duty 2 on a wire capture: its uniqueIds are replaced in the text, every other byte
+        (boundaries, line ends, encodings: what the capture tests) stays as captured. Without
+        this a capture could run once per registry (PnrXop and PnrNoXop even share one)."""
+        for value in duties.assign_unique_ids(submission, self.ids, keep_all=True).values():
+            body = body.replace(f'value="{value}"'.encode(), f'value="{self.ids.uid()}"'.encode())
+        return body
+
     def _post(self, url: str, headers: dict[str, str], body: bytes) -> transport.Exchange:
         if self.dry_run:
             exchange = transport.Exchange(url=url, request_headers=headers, request_body=body)
@@ -275,6 +285,9 @@ class Harness:
         root = _parse(text)
         if duties.is_ebrim21(root):
             raise StepError(f"{tx.metadata_file} is ebRIM 2.1 and has no 3.0 translation")
+        wrapped = root.find(q(LCM, "SubmitObjectsRequest"))
+        if wrapped is not None:  # ReposAcceptanceTest files hold the whole ITI-41 body
+            root = wrapped
         if root.tag != q(LCM, "SubmitObjectsRequest"):
             raise StepError(f"{tx.metadata_file} is not a SubmitObjectsRequest")
         patient = self.alternate if step.alt_patient_id else self.patient
@@ -295,6 +308,8 @@ class Harness:
                 record.assigned_uuids.get(k, k): v for k, v in list(record.assigned_patient_ids.items())})
         else:
             record.assigned_uuids = duties.object_ids(root)
+        for symbolic, urn in record.assigned_uuids.items():
+            record.reports[f"{symbolic}_uuid"] = urn
         return root
 
     def _documents(self, section: Section, tx: Transaction, root: etree._Element,
@@ -352,6 +367,16 @@ class Harness:
         for assertion in tx.assertions:
             row.reasons += evaluate.check_assertion(
                 log, assertion.id, duties.substitute(assertion.xpath, values))
+
+
+def builtin_symbols(now: datetime) -> dict[str, str]:
+    """The NIST engine's own symbols: today's date, and now / a year ago as DTM (UTC, the
+    time zone of XDS times)."""
+    return {
+        "$DATE$": now.strftime("%Y%m%d"),
+        "$now$": now.strftime("%Y%m%d%H%M%S"),
+        "$lastyear$": now.replace(year=now.year - 1, day=min(now.day, 28)).strftime("%Y%m%d%H%M%S"),
+    }
 
 
 def _parse(text: str) -> etree._Element:

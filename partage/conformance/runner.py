@@ -19,7 +19,7 @@ import httpx
 from partage.conformance import table, transport
 from partage.conformance.execute import Harness, Material, Row
 from partage.conformance.feed import Feed, MllpFeed, NoFeed, RestFeed
-from partage.conformance.suites import FRESH_PATIENT_SUITES, PIF_TESTS, plan
+from partage.conformance.suites import FRESH_PATIENT_SUITES, OWN_PATIENT_TESTS, PIF_TESTS, plan
 
 #: optional: run our services on this PostgreSQL server (one new database per service)
 DATABASE_ENV = "PARTAGE_CONFORMANCE_DATABASE_URL"
@@ -107,7 +107,11 @@ def run(harness: Harness, suite: str, only: list[str] | None) -> list[Row]:
             patient, row = harness.fresh_patient(name)
             rows.append(row)
         for test_id in tests:
-            rows += harness.run_test(test_id, patient=patient)
+            if test_id in OWN_PATIENT_TESTS:
+                own, row = harness.fresh_patient(test_id)
+                rows += [row] + harness.run_test(test_id, patient=own)
+            else:
+                rows += harness.run_test(test_id, patient=patient)
     return rows
 
 

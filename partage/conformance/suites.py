@@ -30,6 +30,10 @@ FRESH_PATIENT_SUITES = frozenset({"stored-query"})
 
 PRELOAD: dict[str, tuple[str, ...]] = {"stored-query": ("12346", "12374")}
 
+#: data sets NIST loads on a second patient of their own (TESTS.md: "12374 for a second
+#: patient"; 12361 holds the extra patients of the multi-patient query)
+OWN_PATIENT_TESTS = frozenset({"12374", "12361"})
+
 #: optional tests, run only when named with --only, with their own data
 OPTIONAL: dict[str, tuple[str, ...]] = {"12364": ("12361",)}
 

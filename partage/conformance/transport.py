@@ -8,8 +8,10 @@ ITI-42 and ITI-18 go as SOAP 1.2; ITI-41 and ITI-43 as MTOM/XOP, like NIST's Axi
 
 from __future__ import annotations
 
+import base64
 import uuid
 from dataclasses import dataclass, field
+from urllib.parse import unquote
 
 import httpx
 from lxml import etree
@@ -79,6 +81,19 @@ def provide_and_register(submission: etree._Element, documents: dict[str, tuple[
     return mtom_request(request, Action.PROVIDE_AND_REGISTER, url, parts)
 
 
+def resolve_xop(body: etree._Element, attachments: dict[str, bytes]) -> etree._Element:
+    """The XOP infoset (XOP 1.0 §3.2): every ``xop:Include`` becomes the base64 text of its
+    part, so the body can be schema-validated; an unknown part is left for the checks."""
+    for include in list(body.iter(q(XOP, "Include"))):
+        href = include.get("href", "")
+        cid = unquote(href[4:] if href.lower().startswith("cid:") else href).strip("<>")
+        parent = include.getparent()
+        if cid in attachments and parent is not None:
+            parent.remove(include)
+            parent.text = base64.b64encode(attachments[cid]).decode("ascii")
+    return body
+
+
 def send(client: httpx.Client, url: str, headers: dict[str, str], body: bytes) -> Exchange:
     """POST and decode the answer (plain SOAP or MTOM) down to the SOAP body element."""
     exchange = Exchange(url=url, request_headers=headers, request_body=body)
@@ -96,7 +111,7 @@ def send(client: httpx.Client, url: str, headers: dict[str, str], body: bytes) -
         if mtom.is_multipart(content_type):
             message = mtom.decode(content_type, response.content)
             root, exchange.attachments = message.root, message.parts
-        exchange.body = Envelope.from_element(xml.parse(root)).body
+        exchange.body = resolve_xop(Envelope.from_element(xml.parse(root)).body, exchange.attachments)
     except RemoteProtocolError as exc:
         exchange.error = f"HTTP {response.status_code}, unreadable SOAP answer: {exc}"
     return exchange
