@@ -1,0 +1,66 @@
+"""A repository served over real HTTP, in front of a recording registry peer."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from partage.serve import BackgroundServer, background
+from partage.soapclient import XdsClient
+from repository.api.deps import RepositoryContext
+from repository.core.config import RepositorySettings
+from repository.main import create_app
+from tests.repository.factories import PeerRegistry
+
+REPOSITORY_UID = "1.2.250.1.999.2.77"
+
+
+@dataclass
+class Running:
+    url: str
+    ctx: RepositoryContext
+    peer: PeerRegistry
+    client: XdsClient
+
+    @property
+    def endpoint(self) -> str:
+        return f"{self.url}/repository"
+
+    def stored_files(self) -> list[Path]:
+        root = self.ctx.settings.documents_dir()
+        return [p for p in root.rglob("*") if p.is_file()]
+
+
+@pytest.fixture(scope="session")
+def client() -> XdsClient:
+    return XdsClient(timeout=10)
+
+
+@pytest.fixture
+def peer() -> Iterator[tuple[PeerRegistry, BackgroundServer]]:
+    registry = PeerRegistry()
+    with background(registry.app()) as server:
+        yield registry, server
+
+
+def serve(settings: RepositorySettings, peer: PeerRegistry, client: XdsClient) -> Iterator[Running]:
+    app = create_app(settings)
+    with background(app) as server:
+        yield Running(server.url, app.state.ctx, peer, client)
+
+
+@pytest.fixture
+def repository(
+    database_url: str, tmp_path: Path, peer: tuple[PeerRegistry, BackgroundServer],
+    client: XdsClient,
+) -> Iterator[Running]:
+    registry, server = peer
+    settings = RepositorySettings(
+        database_url=database_url, data_dir=tmp_path / "repo",
+        repository_unique_id=REPOSITORY_UID, registry_url=f"{server.url}/registry",
+        registry_timeout=5,
+    )
+    yield from serve(settings, registry, client)
