@@ -53,7 +53,7 @@ def _conformance(args: argparse.Namespace) -> int:
 def _bench(args: argparse.Namespace) -> int:
     from bench import run
 
-    return run.main(name=args.name, as_json=args.json, quick=args.quick)
+    return run.main(name=args.name, as_json=args.json, quick=args.quick, backend=args.backend)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -87,6 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("name", choices=["registry"])
     bench.add_argument("--json", action="store_true", help="print one JSON object")
     bench.add_argument("--quick", action="store_true", help="100 k entries instead of 1 M")
+    bench.add_argument("--backend", choices=["postgresql", "sqlite"], default="postgresql",
+                       help="database of the run (PostgreSQL: PARTAGE_BENCH_POSTGRES_URL)")
     bench.set_defaults(func=_bench)
 
     args = parser.parse_args(argv)

@@ -1,0 +1,1 @@
+"""Benchmarks of Partage: whole transactions over real HTTP, measured against targets."""

@@ -1,0 +1,241 @@
+"""Registry at scale: ITI-18 FindDocuments latency at a small and a large size, and ITI-42
+throughput, over real HTTP against the registry app served on loopback.
+
+The database is created for the run and dropped after it. It is loaded directly (``bench.loader``)
+to the small size at ``ENTRIES_PER_PATIENT`` entries per patient, measured, grown with new
+patients at the same density to the large size, measured again; then ITI-42 submissions of
+several KOS entries each are registered through the SOAP endpoint.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import psycopg
+
+from bench import soapclient
+from bench.loader import load, plan
+from ihe.ebrim import AdhocQueryRequest, SubmitObjectsRequest
+from bench.synthetic import DCM, IHE_CLASS, MODALITIES, Region, patient_cx
+from partage.db import make_engine
+from partage.serve import background
+from registry.core.config import RegistrySettings
+from registry.main import create_app
+
+POSTGRES_URL_ENV = "PARTAGE_BENCH_POSTGRES_URL"
+DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+ENTRIES_PER_PATIENT = 100
+#: seed of the Region whose submissions go through ITI-42 (loaded chunks use patient numbers)
+REGISTER_SEED = 10**9
+
+TARGET_P99_MS = 50.0
+TARGET_RATIO = 2.0
+TARGET_REGISTER_PER_S = 500.0
+
+
+@dataclass(frozen=True)
+class Config:
+    """Sizes and bounds of one run; every loop below has a count and a deadline."""
+
+    backend: str = "postgresql"
+    small: int = 10_000
+    large: int = 1_000_000
+    queries: int = 1000
+    warmup: int = 50
+    submissions: int = 200
+    docs_per_submission: int = 5
+    register_threads: int = 4
+    workers: int = os.cpu_count() or 1
+    chunk_entries: int = 5000
+    load_seconds: float = 3600.0
+    measure_seconds: float = 180.0
+
+    @classmethod
+    def for_run(cls, backend: str, quick: bool) -> Config:
+        if backend == "sqlite":
+            return cls(backend=backend, large=50_000 if quick else 100_000,
+                       queries=300 if quick else 500)
+        return cls(backend=backend, large=100_000 if quick else 1_000_000,
+                   queries=400 if quick else 1000)
+
+
+@contextmanager
+def database(backend: str) -> Iterator[str]:
+    """A new, empty database for the run (PostgreSQL database or SQLite file), removed after."""
+    if backend == "sqlite":
+        with tempfile.TemporaryDirectory(prefix="partage-bench-") as tmp:
+            yield f"sqlite:///{Path(tmp) / 'registry.sqlite'}"
+        return
+    admin = os.environ.get(POSTGRES_URL_ENV, DEFAULT_POSTGRES_URL)
+    name = f"partage_bench_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{admin.rpartition('/')[0]}/{name}"
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _requests(patients: int, count: int, seed: int) -> list[AdhocQueryRequest]:
+    """The query mix of a portal: by patient, half of them narrowed by class, modality or a
+    service-time window (as the prior-study panel does)."""
+    rng = random.Random(seed)
+    out = []
+    for _ in range(count):
+        patient = patient_cx(rng.randrange(patients))
+        kind = rng.random()
+        if kind < 0.5:
+            out.append(soapclient.find_documents(patient))
+        elif kind < 0.7:
+            out.append(soapclient.find_documents(patient, ClassCode=[f"('IMAGES^^{IHE_CLASS}')"]))
+        elif kind < 0.85:
+            modality = rng.choice(list(MODALITIES))
+            out.append(
+                soapclient.find_documents(patient, EventCodeList=[f"('{modality}^^{DCM}')"]))
+        else:
+            year = rng.randrange(2008, 2024)
+            out.append(soapclient.find_documents(
+                patient, ServiceStartTimeFrom=[f"{year}0101"],
+                ServiceStartTimeTo=[f"{year + 3}0101"],
+            ))
+    return out
+
+
+def _percentile(samples: list[float], q: float) -> float:
+    """Nearest-rank percentile."""
+    ordered = sorted(samples)
+    return ordered[max(0, min(len(ordered) - 1, round(q / 100 * len(ordered)) - 1))]
+
+
+def measure_queries(url: str, patients: int, cfg: Config) -> dict[str, float]:
+    """FindDocuments latencies in ms (p50, p99) and the mean number of entries answered."""
+    requests = _requests(patients, cfg.warmup + cfg.queries, seed=patients)
+    deadline = time.monotonic() + cfg.measure_seconds
+    latencies: list[float] = []
+    returned = 0
+    with httpx.Client(timeout=30) as client:
+        for i, request in enumerate(requests):
+            if time.monotonic() > deadline:
+                break
+            elapsed, count = soapclient.query(client, url, request)
+            if i >= cfg.warmup:
+                latencies.append(elapsed * 1000)
+                returned += count
+    if not latencies:
+        raise TimeoutError("no FindDocuments measured before the deadline")
+    return {"p50": _percentile(latencies, 50), "p99": _percentile(latencies, 99),
+            "mean_results": returned / len(latencies), "samples": len(latencies)}
+
+
+def measure_registrations(url: str, patients: int, cfg: Config) -> float:
+    """Document entries registered per second by ITI-42, ``register_threads`` at a time."""
+    region = Region(REGISTER_SEED)
+    rng = random.Random(REGISTER_SEED)
+    submissions = [region.submission(rng.randrange(patients), cfg.docs_per_submission)
+                   for _ in range(cfg.submissions)]
+    deadline = time.monotonic() + cfg.measure_seconds
+
+    def send(batch: list[SubmitObjectsRequest]) -> int:
+        done = 0
+        with httpx.Client(timeout=60) as client:
+            for submission in batch:
+                if time.monotonic() > deadline:
+                    break
+                soapclient.register(client, url, submission)
+                done += cfg.docs_per_submission
+        return done
+
+    threads = cfg.register_threads
+    start = time.perf_counter()
+    with ThreadPoolExecutor(threads) as pool:
+        registered = sum(pool.map(send, [submissions[i::threads] for i in range(threads)]))
+    return registered / (time.perf_counter() - start)
+
+
+def run(cfg: Config) -> dict[str, object]:
+    """Load, measure, grow, measure, register; the figures as one flat dict."""
+    if cfg.small % ENTRIES_PER_PATIENT or cfg.large % ENTRIES_PER_PATIENT:
+        raise ValueError(f"sizes must be multiples of {ENTRIES_PER_PATIENT} entries")
+    small_patients = cfg.small // ENTRIES_PER_PATIENT
+    large_patients = cfg.large // ENTRIES_PER_PATIENT
+    deadline = time.monotonic() + cfg.load_seconds
+    with database(cfg.backend) as db_url, tempfile.TemporaryDirectory() as data_dir:
+        settings = RegistrySettings(database_url=db_url, data_dir=Path(data_dir))
+        app = create_app(settings)  # migrates the empty database
+        engine = make_engine(db_url)
+        try:
+            with background(app) as server:
+                endpoint = f"{server.url}/registry"
+                load(engine, plan(0, small_patients, cfg.small, cfg.chunk_entries),
+                     workers=cfg.workers, deadline=deadline, label=f"{cfg.backend} {cfg.small:,}")
+                small = measure_queries(endpoint, small_patients, cfg)
+                rate = load(
+                    engine,
+                    plan(small_patients, large_patients - small_patients,
+                         cfg.large - cfg.small, cfg.chunk_entries),
+                    workers=cfg.workers, deadline=deadline,
+                    label=f"{cfg.backend} {cfg.small:,} → {cfg.large:,}",
+                )
+                large = measure_queries(endpoint, large_patients, cfg)
+                register = measure_registrations(endpoint, large_patients, cfg)
+        finally:
+            engine.dispose()
+    ratio = large["p99"] / small["p99"]
+    return {
+        "backend": cfg.backend,
+        "entries_10k": cfg.small,
+        "entries_1m": cfg.large,
+        "patients_10k": small_patients,
+        "patients_1m": large_patients,
+        "find_documents_p50_ms_10k": round(small["p50"], 2),
+        "find_documents_p99_ms_10k": round(small["p99"], 2),
+        "find_documents_p50_ms_1m": round(large["p50"], 2),
+        "find_documents_p99_ms_1m": round(large["p99"], 2),
+        "find_documents_mean_results_1m": round(large["mean_results"], 1),
+        "find_documents_queries": int(small["samples"] + large["samples"]),
+        "p99_ratio_1m_10k": round(ratio, 2),
+        "register_docs_per_s": round(register, 1),
+        "load_entries_per_s": round(rate, 1),
+        "targets_met": (large["p99"] <= TARGET_P99_MS and ratio <= TARGET_RATIO
+                        and register >= TARGET_REGISTER_PER_S),
+    }
+
+
+def table(result: dict[str, object]) -> str:
+    """The human report: figures, targets and whether each is met."""
+    def verdict(ok: bool) -> str:
+        return "ok" if ok else "MISSED"
+
+    r = result
+    small, large = f"{r['entries_10k']:,}", f"{r['entries_1m']:,}"
+    rows = [
+        (f"FindDocuments p50 at {small}", f"{r['find_documents_p50_ms_10k']} ms", "", ""),
+        (f"FindDocuments p99 at {small}", f"{r['find_documents_p99_ms_10k']} ms", "", ""),
+        (f"FindDocuments p50 at {large}", f"{r['find_documents_p50_ms_1m']} ms", "", ""),
+        (f"FindDocuments p99 at {large}", f"{r['find_documents_p99_ms_1m']} ms",
+         f"<= {TARGET_P99_MS:g} ms",
+         verdict(float(r["find_documents_p99_ms_1m"]) <= TARGET_P99_MS)),  # type: ignore[arg-type]
+        (f"p99 ratio {large} / {small}", f"{r['p99_ratio_1m_10k']}", f"<= {TARGET_RATIO:g}",
+         verdict(float(r["p99_ratio_1m_10k"]) <= TARGET_RATIO)),  # type: ignore[arg-type]
+        ("ITI-42 registration", f"{r['register_docs_per_s']} entries/s",
+         f">= {TARGET_REGISTER_PER_S:g}/s",
+         verdict(float(r["register_docs_per_s"]) >= TARGET_REGISTER_PER_S)),  # type: ignore[arg-type]
+        ("bulk load", f"{r['load_entries_per_s']} entries/s", "", ""),
+    ]
+    head = (f"Partage registry benchmark — {r['backend']}, {large} entries over "
+            f"{r['patients_1m']:,} patients ({ENTRIES_PER_PATIENT} per patient), "
+            f"mean answer {r['find_documents_mean_results_1m']} entries")
+    lines = [head, f"{'metric':<36}{'value':>20}  {'target':<12}{'':<6}"]
+    lines += [f"{a:<36}{b:>20}  {c:<12}{d:<6}" for a, b, c, d in rows]
+    return "\n".join(lines)

@@ -1,0 +1,69 @@
+"""The two registry transactions the benchmark drives, as real SOAP 1.2 over HTTP."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import httpx
+
+from ihe.ebrim import (
+    AdhocQueryRequest,
+    AdhocQueryResponse,
+    RegistryResponse,
+    Slot,
+    Status,
+    SubmitObjectsRequest,
+)
+from ihe.ebrim.enum import ResponseStatus
+from ihe.soap import Action, Envelope, Fault
+
+FIND_DOCUMENTS = "urn:uuid:14d4debf-8f97-4251-9a74-a90016b0af0d"
+CONTENT_TYPE = "application/soap+xml; charset=utf-8"
+
+
+def find_documents(patient_id: str, **filters: list[str]) -> AdhocQueryRequest:
+    """ITI-18 FindDocuments for Approved entries of ``patient_id``; ``filters`` maps a
+    parameter name without its ``$XDSDocumentEntry`` prefix to its slot values."""
+    slots = [
+        Slot("$XDSDocumentEntryPatientId", [f"'{patient_id}'"]),
+        Slot("$XDSDocumentEntryStatus", [f"('{Status.APPROVED}')"]),
+    ]
+    slots += [Slot(f"$XDSDocumentEntry{name}", values) for name, values in filters.items()]
+    return AdhocQueryRequest(query_id=FIND_DOCUMENTS, parameters=slots)
+
+
+def _post(client: httpx.Client, url: str, action: str, body: bytes) -> Envelope:
+    headers = {"content-type": f'{CONTENT_TYPE}; action="{action}"'}
+    response = client.post(url, content=body, headers=headers)
+    envelope = Envelope.from_bytes(response.content)
+    if envelope.body.tag.endswith("}Fault"):
+        raise RuntimeError(f"SOAP fault from {url}: {Fault.from_element(envelope.body).reason}")
+    return envelope
+
+
+def _envelope(action: str, body: object, url: str) -> bytes:
+    return Envelope(body=body.to_element(), action=action,  # type: ignore[attr-defined]
+                    message_id=f"urn:uuid:{uuid.uuid4()}", to=url).to_bytes()
+
+
+def query(client: httpx.Client, url: str, request: AdhocQueryRequest) -> tuple[float, int]:
+    """Run one stored query; return (seconds, objects returned). A failed query raises: a
+    benchmark of errors measures nothing."""
+    body = _envelope(Action.STORED_QUERY, request, url)
+    start = time.perf_counter()
+    envelope = _post(client, url, Action.STORED_QUERY, body)
+    elapsed = time.perf_counter() - start
+    answer = AdhocQueryResponse.from_element(envelope.body)
+    if answer.status != ResponseStatus.SUCCESS:
+        raise RuntimeError(f"FindDocuments failed: {[e.code for e in answer.errors]}")
+    return elapsed, len(answer.objects)
+
+
+def register(client: httpx.Client, url: str, submission: SubmitObjectsRequest) -> None:
+    """ITI-42 Register Document Set-b; raise unless the registry answers Success."""
+    envelope = _post(client, url, Action.REGISTER, _envelope(Action.REGISTER, submission, url))
+    answer = RegistryResponse.from_element(envelope.body)
+    if answer.status != ResponseStatus.SUCCESS:
+        raise RuntimeError(f"ITI-42 failed: {[(e.code, e.context) for e in answer.errors]}")
+
