@@ -101,7 +101,11 @@ def test_parse_merge_event() -> None:
             ErrorCode.UNSUPPORTED_MESSAGE_TYPE,
         ),
         (adt("A03", f"1^^^&{INS}&ISO"), AckCode.REJECT, ErrorCode.UNSUPPORTED_EVENT),
-        (adt("A04", f"1^^^&{INS}&ISO", version="9.9"), AckCode.REJECT, ErrorCode.UNSUPPORTED_VERSION),
+        (
+            adt("A04", f"1^^^&{INS}&ISO", version="9.9"),
+            AckCode.REJECT,
+            ErrorCode.UNSUPPORTED_VERSION,
+        ),
         (adt("A04", "1^^^CHU-A^PI"), AckCode.ERROR, ErrorCode.REQUIRED_FIELD_MISSING),
         (adt("A04", "1^^^&1.2.x&ISO"), AckCode.ERROR, ErrorCode.DATA_TYPE),
         (adt("A40", f"1^^^&{INS}&ISO"), AckCode.ERROR, ErrorCode.SEGMENT_SEQUENCE),
@@ -184,6 +188,9 @@ def ebrim_document(patient_id: str) -> str:
 def test_with_patient_id_rewrites_only_the_patient_id() -> None:
     old, new = f"2^^^&{INS}&ISO", f"1^^^&{INS}&ISO"
     rewritten = etree.fromstring(with_patient_id(ebrim_document(old), new).encode())
-    values = {e.get("identificationScheme"): e.get("value") for e in rewritten.iter("{*}ExternalIdentifier")}
+    values = {
+        e.get("identificationScheme"): e.get("value")
+        for e in rewritten.iter("{*}ExternalIdentifier")
+    }
     assert values == {Scheme.DE_PATIENT_ID.value: new, Scheme.DE_UNIQUE_ID.value: "1.2.3.4"}
     assert rewritten.findtext(".//{*}Value") == f"IPP1^^^&{SITE}&ISO"
