@@ -161,7 +161,6 @@ def set_status(row: RegistryObjectRow, status: str) -> None:
 def touch_folder(row: RegistryObjectRow, when: str) -> None:
     """Set a Folder's lastUpdateTime (ITI TF-3 §4.2.3.4.5) in the column and the stored XML."""
     folder = row_to_object(row)
-    assert isinstance(folder, RegistryPackage)
     folder.set_slot(LAST_UPDATE_TIME, [when])
     row.last_update_time = pad(when)
     row.xml = object_xml(folder)

@@ -36,7 +36,7 @@ DEPENDENT_RELATIONSHIPS = (AssociationType.APND, AssociationType.XFRM)
 #: availabilityStatus values a source may set with ITI-57 (ITI TF-2b §3.57.4.1.3.3.1.3)
 SETTABLE_STATUSES = frozenset({Status.APPROVED, Status.DEPRECATED})
 
-Stored = ExtrinsicObject | RegistryPackage | Association
+Stored = crud.StoredObject
 
 
 @dataclass
@@ -72,7 +72,8 @@ class _Resolver:
 
     def __init__(self, session: Session, submission: Submission) -> None:
         self.local = submission.by_id()
-        wanted = {ref for a in submission.associations for ref in (a.source_object, a.target_object)}
+        wanted = {end for a in submission.associations for end in (a.source_object,
+                                                                   a.target_object)}
         self.rows = crud.rows_by_uuid(session, (wanted - set(self.local)) | submission.preassigned)
 
     def kind(self, ref: str) -> str | None:
@@ -273,7 +274,9 @@ def _check_status_update(
             assoc.id,
         )
     elif not crud.is_latest_version(session, row):
-        problems.error(VERSION_ERROR, f"{assoc.id}: {row.entry_uuid} is not the latest version", assoc.id)
+        problems.error(
+            VERSION_ERROR, f"{assoc.id}: {row.entry_uuid} is not the latest version", assoc.id
+        )
     elif row.patient_id != _patient(submission.submission_set):
         problems.error(
             PATIENT_MISMATCH, f"{assoc.id}: {row.entry_uuid} belongs to another patient", assoc.id
@@ -294,7 +297,8 @@ def check_registration(
     members: set[str] = set()
     for assoc in submission.associations:
         kind = assoc.association_type
-        unresolved = [e for e in (assoc.source_object, assoc.target_object) if resolver.kind(e) is None]
+        ends = (assoc.source_object, assoc.target_object)
+        unresolved = [end for end in ends if resolver.kind(end) is None]
         for end in unresolved:
             if end.startswith(UUID_PREFIX):  # symbolic ones were reported while resolving
                 problems.error(METADATA_ERROR, f"{assoc.id}: unresolved reference {end}", assoc.id)

@@ -9,7 +9,7 @@ import re
 
 from ihe.ebrim import Association, ExtrinsicObject, RegistryObject, RegistryPackage, Scheme
 from ihe.ebrim.dtm import is_dtm
-from ihe.ebrim.enum import DOCUMENT_RELATIONSHIPS, AssociationType, ObjectType
+from ihe.ebrim.enum import DOCUMENT_RELATIONSHIPS, ObjectType
 from registry.codes import CodeSet
 from registry.submission.model import METADATA_ERROR, Problems, Submission
 
@@ -113,7 +113,9 @@ def check_document(doc: ExtrinsicObject, codes: CodeSet | None, problems: Proble
     if not doc.mime_type:
         problems.error(METADATA_ERROR, f"{doc.id}: mimeType is missing", doc.id)
     elif codes is not None and not codes.allows_mime_type(doc.mime_type):
-        problems.error(METADATA_ERROR, f"{doc.id}: mimeType {doc.mime_type!r} is not allowed", doc.id)
+        problems.error(
+            METADATA_ERROR, f"{doc.id}: mimeType {doc.mime_type!r} is not allowed", doc.id
+        )
     required = ("languageCode", "sourcePatientId", *(STABLE_REQUIRED_SLOTS if stable else ()))
     for name in required:
         if not doc.slot_values(name) or not doc.slot_value(name):
@@ -184,8 +186,7 @@ def check_association(assoc: Association, codes: CodeSet | None, problems: Probl
             METADATA_ERROR, f"{assoc.id}: SubmissionSetStatus must be Original or Reference",
             assoc.id,
         )
-    if assoc.association_type == AssociationType.HAS_MEMBER or documented:
-        check_coded(assoc, codes, problems)
+    check_coded(assoc, codes, problems)
 
 
 def drop_extra_slots(submission: Submission, problems: Problems) -> None:

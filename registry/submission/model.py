@@ -15,7 +15,6 @@ from ihe.ebrim import (
     ExtrinsicObject,
     ObjectRef,
     RegistryError,
-    RegistryObject,
     RegistryPackage,
     Severity,
     SubmitObjectsRequest,
@@ -109,7 +108,7 @@ def resolve_ids(
     mapping: dict[str, str] = {}
     seen: set[str] = set()
 
-    def assign(obj: RegistryObject | Classification | object, old: str) -> None:
+    def assign(obj: object, old: str) -> None:
         if not old:
             problems.error(METADATA_ERROR, f"{type(obj).__name__} without an id")
             return
@@ -175,7 +174,9 @@ def read_submission(request: SubmitObjectsRequest, problems: Problems) -> Submis
     for p in packages:
         if not p.is_submission_set and not p.is_folder:
             problems.error(
-                METADATA_ERROR, f"RegistryPackage {p.id} is neither a SubmissionSet nor a Folder", p.id
+                METADATA_ERROR,
+                f"RegistryPackage {p.id} is neither a SubmissionSet nor a Folder",
+                p.id,
             )
     if len(sets) != 1:
         problems.error(
