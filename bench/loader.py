@@ -123,7 +123,8 @@ class Writer:
         self.engine = engine
         self.postgres = engine.dialect.name == "postgresql"
         with engine.connect() as conn:
-            self.next_id = int(conn.scalar(select(func.coalesce(func.max(RegistryObjectRow.id), 0))))
+            last = conn.scalar(select(func.coalesce(func.max(RegistryObjectRow.id), 0)))
+        self.next_id = int(last)
 
     def sites(self) -> None:
         """The region's site directory, so submissions from these gateways are accepted."""

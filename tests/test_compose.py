@@ -96,7 +96,7 @@ def test_environment_names_real_settings(compose: dict[str, Any]) -> None:
         fields = {f.upper() for f in cls.model_fields}
         for var in _environment(service):
             assert var.startswith(prefix), f"{name}: {var} is not read by {cls.__name__}"
-            assert var.removeprefix(prefix) in fields, f"{name}: {var} is no field of {cls.__name__}"
+            assert var.removeprefix(prefix) in fields, f"{name}: {var} is not a setting"
         cls(**{k.removeprefix(prefix).lower(): v for k, v in _environment(service).items()})
     assert seen == set(SERVICES), "every Partage service runs in the stack"
 
