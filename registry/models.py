@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -75,6 +76,15 @@ class RegistryObjectRow(Base):
     __table_args__ = (
         Index("ix_objects_patient_kind_status", "patient_id", "kind", "status"),
         Index("ix_objects_unique_id", "unique_id"),
+        # SubmissionSet and Folder uniqueIds are unique; a DocumentEntry's may repeat with the
+        # same hash (CP-117), so the constraint is partial and concurrent writers cannot race it
+        Index(
+            "uq_objects_package_unique_id",
+            "unique_id",
+            unique=True,
+            postgresql_where=text("kind IN ('ss', 'fol')"),
+            sqlite_where=text("kind IN ('ss', 'fol')"),
+        ),
         Index("ix_objects_source", "source_uuid"),
         Index("ix_objects_target", "target_uuid"),
     )

@@ -105,7 +105,8 @@ class RegistryResponse:
 
 @dataclass
 class SubmitObjectsRequest:
-    """``lcm:SubmitObjectsRequest``: ITI-42 (and ITI-57) body."""
+    """``lcm:SubmitObjectsRequest``: ITI-42 (and ITI-57) body; ``slots`` are the request's
+    ``rs:RequestSlotList`` (ebRS 3.0 §6.1)."""
 
     objects: list[Identifiable] = field(default_factory=list)
     slots: list[Slot] = field(default_factory=list)
@@ -115,7 +116,10 @@ class SubmitObjectsRequest:
         _expect(el, LCM, "SubmitObjectsRequest")
         return cls(
             objects=read_object_list(el.find(q(RIM, "RegistryObjectList"))),
-            slots=[Slot.from_element(s) for s in el.iterfind(q(RIM, "Slot"))],
+            slots=[
+                Slot.from_element(s)
+                for s in el.iterfind(f"{q(RS, 'RequestSlotList')}/{q(RIM, 'Slot')}")
+            ],
         )
 
     @classmethod
@@ -124,8 +128,10 @@ class SubmitObjectsRequest:
 
     def to_element(self) -> etree._Element:
         el = etree.Element(q(LCM, "SubmitObjectsRequest"), nsmap={"lcm": LCM, "rim": RIM})
-        for s in self.slots:
-            el.append(s.to_element())
+        if self.slots:
+            slot_list = etree.SubElement(el, q(RS, "RequestSlotList"), nsmap={"rs": RS})
+            for s in self.slots:
+                slot_list.append(s.to_element())
         el.append(write_object_list(self.objects))
         return el
 

@@ -84,8 +84,11 @@ def _submit(
     except _Rejected:
         pass
     except IntegrityError:
-        # a concurrent submission took one of our entryUUIDs between check and write
-        problems.error(DUPLICATE_IN_REGISTRY, "an entryUUID of this submission was just registered")
+        # a concurrent submission took one of our entryUUIDs or package uniqueIds between
+        # check and write
+        problems.error(
+            DUPLICATE_IN_REGISTRY, "an entryUUID or uniqueId of this submission was just registered"
+        )
     except SQLAlchemyError:
         log.exception("registry database error")
         problems.error("XDSRegistryError", "the registry could not store the submission")

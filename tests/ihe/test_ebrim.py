@@ -27,6 +27,7 @@ from ihe.ebrim import (
     Node,
     Scheme,
     Severity,
+    Slot,
     SubmitObjectsRequest,
 )
 from ihe.ebrim.dtm import pad
@@ -160,3 +161,10 @@ def test_dtm_padding_orders_like_time(value: str, padded: str) -> None:
 def test_dtm_refuses_non_dtm(bad: str) -> None:
     with pytest.raises(RemoteProtocolError):
         pad(bad)
+
+
+def test_request_slots_travel_in_a_request_slot_list(conformance_dir: Path) -> None:
+    request = SubmitObjectsRequest(slots=[Slot("homeCommunityId", ["urn:oid:1.2.3"])])
+    el = request.to_element()
+    assert xsd.errors(el, conformance_dir / "schemas") == []
+    assert SubmitObjectsRequest.from_element(el) == request
