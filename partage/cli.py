@@ -46,7 +46,7 @@ def _conformance(args: argparse.Namespace) -> int:
 
     return runner.main(
         suite=args.suite, against=args.against, material=args.material, only=args.only,
-        mllp=args.mllp, feed=args.feed,
+        mllp=args.mllp, feed=args.feed, repository_uid=args.repository_uid or "",
     )
 
 
@@ -81,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     conf.add_argument("--mllp", help="host:port of the peer's HL7v2 ADT listener for the "
                       "patient feed (with --against)")
     conf.add_argument("--feed", help="base URL of the peer's REST identity feed (with --against)")
+    conf.add_argument("--repository-uid", help="the peer repository's repositoryUniqueId "
+                      "(with --against; NIST's $repuid$)")
     conf.set_defaults(func=_conformance)
 
     bench = sub.add_parser("bench", help="run a benchmark and print its ratios")

@@ -23,7 +23,7 @@ from ihe.soap import Action, Envelope
 from partage.conformance import duties, evaluate, transport
 from partage.conformance.feed import Feed
 from partage.conformance.pins import pinned_codes
-from partage.conformance.suites import PIF_TESTS
+from partage.conformance.suites import EXTRA_SECTIONS, PIF_TESTS
 from partage.conformance.testplan import Section, Step, Test, Transaction, UseId, load_test
 
 
@@ -90,7 +90,7 @@ class Harness:
     # -- running ------------------------------------------------------------------------
 
     def run_test(self, test_id: str, patient: str | None = None) -> list[Row]:
-        test = load_test(self.material.tests, test_id)
+        test = load_test(self.material.tests, test_id, EXTRA_SECTIONS.get(test_id, ()))
         self.patient = patient or self.named["default"]
         rows: list[Row] = []
         for section in test.sections:
@@ -214,6 +214,8 @@ class Harness:
             record = self.store.get((use.test or test.id, source_section, use.step))
             if record is not None and use.report_name in record.reports:
                 values[use.use_as] = record.reports[use.report_name]
+        if self.endpoints.repository_unique_id:
+            values.setdefault("$repuid$", self.endpoints.repository_unique_id)
         return values | builtin_symbols(datetime.now(UTC))
 
     def _text(self, section: Section, tx: Transaction, values: dict[str, str]) -> str:

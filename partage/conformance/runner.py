@@ -46,7 +46,10 @@ def own_services(client: httpx.Client) -> Iterator[tuple[transport.Endpoints, Fe
             data_dir=Path(tmp) / "repository", database_url=databases("repository"),
             registry_url=f"{registry.url}/registry", log_json=False)
         repository = stack.enter_context(background(repository_app(repository_settings)))
-        endpoints = transport.Endpoints(f"{registry.url}/registry", f"{repository.url}/repository")
+        endpoints = transport.Endpoints(
+            f"{registry.url}/registry", f"{repository.url}/repository",
+            repository_settings.repository_unique_id,
+        )
         yield endpoints, RestFeed(client, f"{registry.url}/identity", registry_settings.feed_token)
 
 
@@ -78,14 +81,14 @@ def _drop(server: str, db: str) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
 
 
-def peer_endpoints(against: str) -> transport.Endpoints:
+def peer_endpoints(against: str, repository_unique_id: str = "") -> transport.Endpoints:
     """A peer's base URL: its registry at ``/registry`` and repository at ``/repository``
     (Partage's layout); a URL already ending in one of these is the endpoint itself."""
     base = against.rstrip("/")
     for suffix in ("/registry", "/repository"):
         if base.endswith(suffix):
             base = base[: -len(suffix)]
-    return transport.Endpoints(f"{base}/registry", f"{base}/repository")
+    return transport.Endpoints(f"{base}/registry", f"{base}/repository", repository_unique_id)
 
 
 def peer_feed(client: httpx.Client, mllp: str | None, feed: str | None) -> Feed:
@@ -117,14 +120,14 @@ def run(harness: Harness, suite: str, only: list[str] | None) -> list[Row]:
 
 def main(*, suite: str, against: str | None = None, material: Path | None = None,
          only: list[str] | None = None, mllp: str | None = None, feed: str | None = None,
-         write: Callable[[str], object] = sys.stdout.write, dry_run: bool = False) -> int:
+         repository_uid: str = "", write: Callable[[str], object] = sys.stdout.write, dry_run: bool = False) -> int:
     """Run ``suite`` and write its pass table; 0 only when every step passed."""
     from partage.cli import DEFAULT_MATERIAL
 
     stuff = Material(Path(material or DEFAULT_MATERIAL))
     with httpx.Client(timeout=60.0) as client, ExitStack() as stack:
         if against or dry_run:
-            endpoints = peer_endpoints(against or "http://127.0.0.1:9")
+            endpoints = peer_endpoints(against or "http://127.0.0.1:9", repository_uid)
             peer = peer_feed(client, mllp, feed)
         else:
             endpoints, peer = stack.enter_context(own_services(client))

@@ -245,12 +245,14 @@ def section_names(test_dir: Path) -> list[str]:
     return names or [""]
 
 
-def load_test(tests_dir: Path, test_id: str) -> Test:
+def load_test(tests_dir: Path, test_id: str, extra_sections: tuple[str, ...] = ()) -> Test:
+    """A test's sections in ``index.idx`` order, then ``extra_sections`` (see suites.py)."""
     directory = tests_dir / test_id
     if not directory.is_dir():
         raise FileNotFoundError(f"no NIST test {test_id} under {tests_dir}")
+    names = section_names(directory)
     sections = [
         parse_section(test_id, name, directory / name if name else directory)
-        for name in section_names(directory)
+        for name in names + [n for n in extra_sections if n not in names]
     ]
     return Test(test_id, directory, sections)

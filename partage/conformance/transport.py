@@ -44,6 +44,9 @@ class Exchange:
 class Endpoints:
     registry: str
     repository: str
+    #: the repository's repositoryUniqueId: NIST's site setting behind ``$repuid$`` where no
+    #: earlier step reports it (15816 Retrieve)
+    repository_unique_id: str = ""
 
 
 def envelope_bytes(body: etree._Element, action: str, to: str) -> bytes:
