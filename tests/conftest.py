@@ -6,10 +6,24 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
+import httpx
 import psycopg
 import pytest
+from fastapi import FastAPI
+from sqlalchemy import func, select
+
+from partage.serve import background
+from registry.core.config import RegistrySettings
+from registry.main import create_app as create_registry
+from registry.models import RegistryObjectRow
+from repository.core.config import RepositorySettings
+from repository.main import create_app as create_repository
+from repository.models import StoredDocument
 
 CONFORMANCE = Path(
     os.environ.get(
@@ -39,6 +53,78 @@ def fresh_postgres_database() -> tuple[str, str]:
 def drop_postgres_database(name: str) -> None:
     with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@dataclass
+class Region:
+    """Our registry and repository over real HTTP, each on its own database; ``registry`` and
+    ``repository`` are their SOAP endpoints."""
+
+    base: str
+    registry: str
+    repository: str
+    registry_app: FastAPI
+    repository_app: FastAPI
+    feed_token: str
+    repository_unique_id: str
+
+    def feed(self, patient_id: str) -> None:
+        """Make ``patient_id`` known to the registry through its REST identity feed."""
+        answer = httpx.put(
+            f"{self.base}/identity/patients/{quote(patient_id, safe='')}",
+            json={"family_name": "TEST", "given_name": "Patient", "identifiers": []},
+            headers={"Authorization": f"Bearer {self.feed_token}"},
+        )
+        answer.raise_for_status()
+
+    def count_rows(self) -> tuple[int, int]:
+        """(registry objects, repository documents): what a refused request must not change."""
+        with self.registry_app.state.ctx.db.session() as session:
+            objects = session.scalar(select(func.count()).select_from(RegistryObjectRow))
+        with self.repository_app.state.ctx.db.session() as session:
+            documents = session.scalar(select(func.count()).select_from(StoredDocument))
+        return int(objects or 0), int(documents or 0)
+
+
+@contextmanager
+def _service_databases(backend: str, tmp_path: Path) -> Iterator[tuple[str, str]]:
+    if backend == "sqlite":
+        yield "", ""  # each service's own SQLite file under its data_dir
+        return
+    if not POSTGRES_URL:
+        pytest.skip("PARTAGE_TEST_POSTGRES_URL is not set")
+    (registry_url, registry_name), (repository_url, repository_name) = (
+        fresh_postgres_database(), fresh_postgres_database()
+    )
+    try:
+        yield registry_url, repository_url
+    finally:
+        drop_postgres_database(registry_name)
+        drop_postgres_database(repository_name)
+
+
+@pytest.fixture(params=BACKENDS)
+def region(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Region]:
+    """Registry + repository wired together as in production, with a small body limit so the
+    oversize checks stay cheap."""
+    with _service_databases(request.param, tmp_path) as (registry_db, repository_db):
+        registry_settings = RegistrySettings(
+            data_dir=tmp_path / "registry", database_url=registry_db, log_json=False,
+            max_body_bytes=1024 * 1024,
+        )
+        registry_app = create_registry(registry_settings)
+        with background(registry_app) as registry:
+            repository_settings = RepositorySettings(
+                data_dir=tmp_path / "repository", database_url=repository_db, log_json=False,
+                registry_url=f"{registry.url}/registry", max_body_bytes=1024 * 1024,
+            )
+            repository_app = create_repository(repository_settings)
+            with background(repository_app) as repository:
+                yield Region(
+                    registry.url, f"{registry.url}/registry", f"{repository.url}/repository",
+                    registry_app, repository_app, registry_settings.feed_token,
+                    repository_settings.repository_unique_id,
+                )
 
 
 @pytest.fixture(params=BACKENDS)

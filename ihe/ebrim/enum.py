@@ -37,6 +37,17 @@ class AssociationType(StrEnum):
     SUBMIT_ASSOCIATION = "urn:ihe:iti:2010:AssociationType:SubmitAssociation"
 
 
+#: ebRIM 2.1 short association types still sent by older sources (the IHE ITI-INFO XDS.b
+#: samples use ``HasMember``); NIST's TranslateToV3 maps them the same way.
+LEGACY_ASSOCIATION_TYPES = {
+    "HasMember": AssociationType.HAS_MEMBER,
+    "RPLC": AssociationType.RPLC,
+    "APND": AssociationType.APND,
+    "XFRM": AssociationType.XFRM,
+    "XFRM_RPLC": AssociationType.XFRM_RPLC,
+    "signs": AssociationType.SIGNS,
+}
+
 #: Association types that link a new document to an existing one (ITI TF-3 §4.2.2).
 DOCUMENT_RELATIONSHIPS = frozenset(
     {

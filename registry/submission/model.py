@@ -19,6 +19,7 @@ from ihe.ebrim import (
     Severity,
     SubmitObjectsRequest,
 )
+from ihe.ebrim.enum import LEGACY_ASSOCIATION_TYPES
 
 METADATA_ERROR = "XDSRegistryMetadataError"
 UUID_PREFIX = "urn:uuid:"
@@ -163,6 +164,9 @@ def read_submission(request: SubmitObjectsRequest, problems: Problems) -> Submis
         elif isinstance(obj, RegistryPackage):
             packages.append(obj)
         elif isinstance(obj, Association):
+            obj.association_type = LEGACY_ASSOCIATION_TYPES.get(
+                obj.association_type, obj.association_type
+            )
             associations.append(obj)
         elif isinstance(obj, Classification):
             loose.append(obj)
