@@ -17,7 +17,8 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
-from partage.serve import background
+from partage.orthanc import Orthanc, OrthancConfig
+from partage.serve import background, free_port
 from registry.core.config import RegistrySettings
 from registry.main import create_app as create_registry
 from registry.models import RegistryObjectRow
@@ -33,6 +34,22 @@ CONFORMANCE = Path(
 )
 POSTGRES_URL = os.environ.get("PARTAGE_TEST_POSTGRES_URL", "")
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(scope="session")
+def orthanc_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Orthanc]:
+    """One real Orthanc (Debian package) for the session, DICOMweb on; ``orthanc`` empties it."""
+    root = tmp_path_factory.mktemp("orthanc")
+    config = OrthancConfig("pacs", "ORTHANC", free_port(), free_port(), root / "storage")
+    with Orthanc(config) as server:
+        yield server
+
+
+@pytest.fixture
+def orthanc(orthanc_server: Orthanc) -> Iterator[Orthanc]:
+    """The session's Orthanc, empty at the start of the test."""
+    orthanc_server.clear()
+    yield orthanc_server
 
 
 @pytest.fixture(scope="session")
