@@ -58,6 +58,8 @@ XML_XSD_URL = "http://www.w3.org/2001/xml.xsd"
 REPOSITORY_WSDL = "XDS.b_DocumentRepository.wsdl"
 REGISTRY_WSDL = "XDS.b_DocumentRegistry.dcm4chee-noHL7v3.wsdl"
 IMAGING_SOURCE_WSDL = "XDS-I.b_ImagingDocumentSource.wsdl"
+#: ours: the registry WSDLs above do not declare ITI-57 (see ``ihe/schemas/README.md``)
+UPDATE_WSDL = "XDS.b_DocumentRegistry_UpdateDocumentSet.wsdl"
 
 #: base64Binary elements whose content travels as an XOP part (ITI-41 request, ITI-43 answer)
 XOP_ELEMENTS = frozenset({q(XDSB, "Document")})
@@ -238,13 +240,18 @@ class _Port:
 
 
 class XdsClient:
-    """ITI-42, ITI-18, ITI-41 and ITI-43 as typed calls on our ``ihe`` dataclasses."""
+    """ITI-42, ITI-18, ITI-57, ITI-41 and ITI-43 as typed calls on our ``ihe`` dataclasses."""
 
     def __init__(self, wsdl_dir: Path = DEFAULT_WSDL_DIR, timeout: float = 30.0) -> None:
         schemas = wsdl_dir.parent
         self._registry = _Port(
             wsdl_dir / REGISTRY_WSDL,
             f"{{{XDSB}}}DocumentRegistry_Binding_Soap12",
+            XdsTransport(schemas, timeout),
+        )
+        self._update = _Port(
+            wsdl_dir / UPDATE_WSDL,
+            f"{{{XDSB}}}DocumentRegistry_UpdateDocumentSet_Binding_Soap12",
             XdsTransport(schemas, timeout),
         )
         self._repository = _Port(
@@ -266,6 +273,15 @@ class XdsClient:
             registry_url, "DocumentRegistry_RegistryStoredQuery", request.to_element()
         )
         return _parse(AdhocQueryResponse.from_element, body)
+
+    def update_document_set(
+        self, registry_url: str, request: SubmitObjectsRequest
+    ) -> RegistryResponse:
+        """ITI-57 Update Document Set, e.g. an availabilityStatus change (ITI TF-2b §3.57)."""
+        body = self._update.call(
+            registry_url, "DocumentRegistry_UpdateDocumentSet", request.to_element()
+        )
+        return _parse(RegistryResponse.from_element, body)
 
     def provide_and_register(
         self, repository_url: str, request: ProvideAndRegisterDocumentSetRequest
@@ -309,6 +325,11 @@ def register(registry_url: str, request: SubmitObjectsRequest, *,
 def stored_query(registry_url: str, request: AdhocQueryRequest, *,
                  wsdl_dir: Path = DEFAULT_WSDL_DIR) -> AdhocQueryResponse:
     return client_for(wsdl_dir).stored_query(registry_url, request)
+
+
+def update_document_set(registry_url: str, request: SubmitObjectsRequest, *,
+                        wsdl_dir: Path = DEFAULT_WSDL_DIR) -> RegistryResponse:
+    return client_for(wsdl_dir).update_document_set(registry_url, request)
 
 
 def provide_and_register(repository_url: str, request: ProvideAndRegisterDocumentSetRequest, *,
