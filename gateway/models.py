@@ -11,9 +11,13 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from pathlib import Path
 
 from sqlalchemy import DateTime, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+#: the Alembic history of these tables (``partage.db.migrate``)
+ALEMBIC_DIR = Path(__file__).resolve().parent / "alembic"
 
 
 class Base(DeclarativeBase):

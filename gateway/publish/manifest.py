@@ -1,0 +1,156 @@
+"""A study as one RAD-68 request: its KOS manifest (``ihe.kos.Manifest``) and the XDS-I.b
+metadata of DESIGN.md step 2 (RAD TF-3 §4.68.4.1.2.3), optionally replacing (RPLC) the
+DocumentEntry of its previous manifest (ITI TF-3 §4.2.2.2)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from gateway.core.config import GatewaySettings
+from gateway.pacs import StudyInfo
+from ihe import kos
+from ihe.ebrim import (
+    Association,
+    AssociationType,
+    Document,
+    ObjectType,
+    ProvideAndRegisterDocumentSetRequest,
+)
+from ihe.ebrim.builders import (
+    Author,
+    Code,
+    DocumentEntryMetadata,
+    SubmissionSetMetadata,
+    submission,
+)
+
+LOINC, SCT = kos.CodingScheme.LOINC.value, kos.CodingScheme.SCT.value
+#: affinity-domain codes of every manifest this gateway publishes
+CLASS_CODE = Code("18726-0", LOINC, "Radiology studies (set)")
+TYPE_CODE = Code("18748-4", LOINC, "Diagnostic imaging study")
+CONFIDENTIALITY_CODE = Code("N", "2.16.840.1.113883.5.25", "Normal")
+FACILITY_TYPE_CODE = Code("22232009", SCT, "Hospital")
+PRACTICE_SETTING_CODE = Code("394914008", SCT, "Radiology")
+FORMAT_CODE = Code(*kos.FORMAT_CODE)
+
+
+@dataclass(frozen=True)
+class DocumentIds:
+    """Identifiers the publisher reserves before sending (the KOS SOP Instance UID is also the
+    DocumentEntry uniqueId, RAD TF-3 §4.68.4.1.2.3.2)."""
+
+    kos_sop_instance_uid: str
+    kos_series_instance_uid: str
+    entry_uuid: str
+    submission_set_unique_id: str
+
+
+def evidence(study: StudyInfo) -> kos.Study:
+    """The PACS's answer as ``ihe.kos`` evidence."""
+    return kos.Study(
+        study_instance_uid=study.study_instance_uid, patient_id=study.patient_id,
+        issuer_of_patient_id=study.issuer_of_patient_id, patient_name=study.patient_name,
+        patient_birth_date=study.patient_birth_date, patient_sex=study.patient_sex,
+        study_date=study.study_date, study_time=study.study_time,
+        accession_number=study.accession_number, study_id=study.study_id,
+        study_description=study.study_description,
+        referring_physician_name=study.referring_physician_name,
+        series=[
+            kos.Series(
+                series_instance_uid=s.series_instance_uid, modality=s.modality,
+                body_part_examined=s.body_part_examined,
+                instances=[kos.Instance(i.sop_class_uid, i.sop_instance_uid) for i in s.instances],
+            )
+            for s in study.series
+        ],
+    )
+
+
+def _event_codes(study: kos.Study) -> list[Code]:
+    """Modalities (DCM) and anatomic regions (CID 4) of the study (RAD TF-3 §4.68.4.1.2.3.2)."""
+    codes = [Code(m, kos.CodingScheme.DCM.value, m) for m in study.modalities]
+    for part in study.body_parts:
+        if part in kos.BODY_PART_REGIONS:
+            code, meaning = kos.BODY_PART_REGIONS[part]
+            codes.append(Code(code, SCT, meaning))
+    return codes
+
+
+def _reference_ids(study: kos.Study, site_oid: str) -> list[str]:
+    """referenceIdList CXi values (ITI TF-3 §4.2.3.2.28): accession (with its issuer, the
+    site) and Study Instance UID."""
+    ids = [f"{study.study_instance_uid}^^^^{kos.ReferenceIdType.STUDY_INSTANCE_UID}"]
+    if study.accession_number:
+        ids.insert(0, f"{study.accession_number}^^^&{site_oid}&ISO^"
+                      f"{kos.ReferenceIdType.ACCESSION}")
+    return ids
+
+
+def _service_start(study: kos.Study) -> str | None:
+    if not study.study_date:
+        return None
+    return study.study_date + study.study_time.split(".")[0][:6]
+
+
+def build(
+    study_info: StudyInfo, settings: GatewaySettings, *, ids: DocumentIds, patient_id: str,
+    source_patient_id: str, replaces: str | None, now: datetime,
+) -> ProvideAndRegisterDocumentSetRequest:
+    """The ITI-41 request publishing ``study_info`` for regional patient ``patient_id``;
+    ``replaces`` is the entryUUID of the Approved DocumentEntry it replaces, if any."""
+    study = evidence(study_info)
+    manifest = kos.Manifest(
+        [study],
+        sop_instance_uid=ids.kos_sop_instance_uid,
+        series_instance_uid=ids.kos_series_instance_uid,
+        content_datetime=now.astimezone(),
+        retrieve=kos.RetrieveLocation(
+            settings.repository_unique_id, settings.ae_title,
+            f"{settings.public_url.rstrip('/')}/wado-rs",
+        ),
+        device=kos.Device(settings.repository_unique_id, settings.ae_title, "Partage"),
+        institution_name=study_info.institution_name or settings.site_name,
+    )
+    created = now.strftime("%Y%m%d%H%M%S")
+    author = Author(institutions=(f"{settings.site_name}^^^^^^^^^{settings.site_oid}",))
+    entry = DocumentEntryMetadata(
+        entry_uuid=ids.entry_uuid,
+        unique_id=ids.kos_sop_instance_uid,
+        patient_id=patient_id,
+        source_patient_id=source_patient_id,
+        class_code=CLASS_CODE,
+        type_code=TYPE_CODE,
+        format_code=FORMAT_CODE,
+        confidentiality_codes=[CONFIDENTIALITY_CODE],
+        healthcare_facility_type_code=FACILITY_TYPE_CODE,
+        practice_setting_code=PRACTICE_SETTING_CODE,
+        creation_time=created,
+        mime_type=kos.MIME_TYPE,
+        title=study.study_description or None,
+        event_codes=_event_codes(study),
+        service_start_time=_service_start(study),
+        reference_ids=_reference_ids(study, settings.site_oid),
+        authors=[author],
+        source_patient_info=[
+            f"PID-3|{source_patient_id}", f"PID-5|{study.patient_name}",
+            f"PID-7|{study.patient_birth_date}", f"PID-8|{study.patient_sex}",
+        ],
+    )
+    request = submission(
+        SubmissionSetMetadata(
+            entry_uuid="SubmissionSet01", unique_id=ids.submission_set_unique_id,
+            source_id=settings.site_oid, patient_id=patient_id, submission_time=created,
+            content_type_code=TYPE_CODE, authors=[author],
+        ),
+        [entry],
+    )
+    if replaces:
+        request.objects.append(Association(
+            id="Replacement01", object_type=ObjectType.ASSOCIATION,
+            association_type=AssociationType.RPLC,
+            source_object=ids.entry_uuid, target_object=replaces,
+        ))
+    return ProvideAndRegisterDocumentSetRequest(
+        request, [Document(ids.entry_uuid, manifest.to_bytes())]
+    )
