@@ -1,17 +1,19 @@
 """The ``partage`` command line: serve one service, start the local region, run the
-conformance material against a service, run a benchmark."""
+conformance material against a service, publish a site's backlog, run a benchmark."""
 
 from __future__ import annotations
 
 import argparse
 import importlib
 import sys
+from datetime import date
 from pathlib import Path
 
 #: service name → app factory and settings class, as "module:attribute"
 SERVICES = {
     "registry": ("registry.main:create_app", "registry.core.config:RegistrySettings"),
     "repository": ("repository.main:create_app", "repository.core.config:RepositorySettings"),
+    "gateway": ("gateway.main:create_app", "gateway.core.config:GatewaySettings"),
 }
 
 DEFAULT_MATERIAL = Path(__file__).resolve().parent.parent.parent / "shared" / "conformance"
@@ -50,6 +52,20 @@ def _conformance(args: argparse.Namespace) -> int:
     )
 
 
+def _gateway(args: argparse.Namespace) -> int:
+    from gateway.core.config import GatewaySettings
+    from gateway.publish import backlog
+
+    settings = GatewaySettings()
+    if args.action == "status":
+        return backlog.status(settings)
+    try:
+        return backlog.publish(settings, args.since, args.until)
+    except KeyboardInterrupt:
+        print("interrupted: run the same command again to continue", file=sys.stderr)
+        return 130
+
+
 def _bench(args: argparse.Namespace) -> int:
     from bench import run
 
@@ -84,6 +100,18 @@ def main(argv: list[str] | None = None) -> int:
     conf.add_argument("--repository-uid", help="the peer repository's repositoryUniqueId "
                       "(with --against; NIST's $repuid$)")
     conf.set_defaults(func=_conformance)
+
+    gateway = sub.add_parser("gateway", help="the site gateway's publishing (settings from "
+                             "PARTAGE_GATEWAY_* variables)")
+    actions = gateway.add_subparsers(dest="action", required=True)
+    backlog = actions.add_parser("publish", help="publish the studies of a date range (a "
+                                 "backlog), resumable")
+    backlog.add_argument("--since", type=date.fromisoformat, required=True,
+                         help="first StudyDate, YYYY-MM-DD")
+    backlog.add_argument("--until", type=date.fromisoformat,
+                         help="last StudyDate, YYYY-MM-DD (default: today)")
+    actions.add_parser("status", help="print the site's publishing status as JSON")
+    gateway.set_defaults(func=_gateway)
 
     bench = sub.add_parser("bench", help="run a benchmark and print its ratios")
     bench.add_argument("name", choices=["registry"])
