@@ -20,7 +20,6 @@ import hashlib
 import logging
 import threading
 import uuid
-from datetime import datetime
 
 import httpx
 from pydicom.uid import generate_uid
@@ -49,10 +48,6 @@ def instances_hash(study: StudyInfo) -> str:
         for series in study.series for instance in series.instances
     )
     return hashlib.sha256("\n".join(lines).encode("ascii")).hexdigest()
-
-
-def _dtm(moment: datetime) -> str:
-    return moment.strftime("%Y%m%d%H%M%S")
 
 
 class Publisher:
@@ -152,7 +147,7 @@ class Publisher:
                 kos_sop_instance_uid=kos_uid, kos_series_instance_uid=generate_uid(),
                 entry_uuid=record.entry_uuid, submission_set_unique_id=generate_uid(),
             ),
-            patient_id=regional, source_patient_id=f"{study.patient_id}^^^&{authority}&ISO",
+            patient_id=regional, patient_id_authority=authority,
             replaces=record.approved_entry_uuid, now=moment,
         )
         try:
@@ -185,7 +180,9 @@ class Publisher:
         request = deprecation(
             entry_uuid=record.approved_entry_uuid, patient_id=record.regional_patient_id,
             source_id=self.settings.site_oid, submission_set_unique_id=generate_uid(),
-            submission_time=_dtm(moment), institution=self.settings.site_name,
+            submission_time=moment.strftime("%Y%m%d%H%M%S"), content_type_code=manifest.TYPE_CODE,
+            author_institution=manifest.site_profile(self.settings,
+                                                     record.local_authority).author_institution,
         )
         try:
             RegistryRefused.check(soapclient.update_document_set(self.settings.registry_url,

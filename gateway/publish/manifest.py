@@ -13,17 +13,10 @@ from ihe import kos
 from ihe.ebrim import (
     Association,
     AssociationType,
-    Document,
     ObjectType,
     ProvideAndRegisterDocumentSetRequest,
 )
-from ihe.ebrim.builders import (
-    Author,
-    Code,
-    DocumentEntryMetadata,
-    SubmissionSetMetadata,
-    submission,
-)
+from ihe.ebrim.builders import Code
 
 LOINC, SCT = kos.CodingScheme.LOINC.value, kos.CodingScheme.SCT.value
 #: affinity-domain codes of every manifest this gateway publishes
@@ -32,7 +25,6 @@ TYPE_CODE = Code("18748-4", LOINC, "Diagnostic imaging study")
 CONFIDENTIALITY_CODE = Code("N", "2.16.840.1.113883.5.25", "Normal")
 FACILITY_TYPE_CODE = Code("22232009", SCT, "Hospital")
 PRACTICE_SETTING_CODE = Code("394914008", SCT, "Radiology")
-FORMAT_CODE = Code(*kos.FORMAT_CODE)
 
 
 @dataclass(frozen=True)
@@ -67,35 +59,20 @@ def evidence(study: StudyInfo) -> kos.Study:
     )
 
 
-def _event_codes(study: kos.Study) -> list[Code]:
-    """Modalities (DCM) and anatomic regions (CID 4) of the study (RAD TF-3 §4.68.4.1.2.3.2)."""
-    codes = [Code(m, kos.CodingScheme.DCM.value, m) for m in study.modalities]
-    for part in study.body_parts:
-        if part in kos.BODY_PART_REGIONS:
-            code, meaning = kos.BODY_PART_REGIONS[part]
-            codes.append(Code(code, SCT, meaning))
-    return codes
-
-
-def _reference_ids(study: kos.Study, site_oid: str) -> list[str]:
-    """referenceIdList CXi values (ITI TF-3 §4.2.3.2.28): accession (with its issuer, the
-    site) and Study Instance UID."""
-    ids = [f"{study.study_instance_uid}^^^^{kos.ReferenceIdType.STUDY_INSTANCE_UID}"]
-    if study.accession_number:
-        ids.insert(0, f"{study.accession_number}^^^&{site_oid}&ISO^"
-                      f"{kos.ReferenceIdType.ACCESSION}")
-    return ids
-
-
-def _service_start(study: kos.Study) -> str | None:
-    if not study.study_date:
-        return None
-    return study.study_date + study.study_time.split(".")[0][:6]
+def site_profile(settings: GatewaySettings, patient_id_authority: str) -> kos.SiteProfile:
+    """The site's publishing profile; accession numbers are issued by the site itself."""
+    return kos.SiteProfile(
+        site_oid=settings.site_oid, site_name=settings.site_name,
+        patient_id_authority=patient_id_authority, accession_authority=settings.site_oid,
+        class_code=CLASS_CODE, type_code=TYPE_CODE, practice_setting_code=PRACTICE_SETTING_CODE,
+        healthcare_facility_type_code=FACILITY_TYPE_CODE,
+        confidentiality_codes=(CONFIDENTIALITY_CODE,), content_type_code=TYPE_CODE,
+    )
 
 
 def build(
     study_info: StudyInfo, settings: GatewaySettings, *, ids: DocumentIds, patient_id: str,
-    source_patient_id: str, replaces: str | None, now: datetime,
+    patient_id_authority: str, replaces: str | None, now: datetime,
 ) -> ProvideAndRegisterDocumentSetRequest:
     """The ITI-41 request publishing ``study_info`` for regional patient ``patient_id``;
     ``replaces`` is the entryUUID of the Approved DocumentEntry it replaces, if any."""
@@ -112,45 +89,16 @@ def build(
         device=kos.Device(settings.repository_unique_id, settings.ae_title, "Partage"),
         institution_name=study_info.institution_name or settings.site_name,
     )
-    created = now.strftime("%Y%m%d%H%M%S")
-    author = Author(institutions=(f"{settings.site_name}^^^^^^^^^{settings.site_oid}",))
-    entry = DocumentEntryMetadata(
-        entry_uuid=ids.entry_uuid,
-        unique_id=ids.kos_sop_instance_uid,
-        patient_id=patient_id,
-        source_patient_id=source_patient_id,
-        class_code=CLASS_CODE,
-        type_code=TYPE_CODE,
-        format_code=FORMAT_CODE,
-        confidentiality_codes=[CONFIDENTIALITY_CODE],
-        healthcare_facility_type_code=FACILITY_TYPE_CODE,
-        practice_setting_code=PRACTICE_SETTING_CODE,
-        creation_time=created,
-        mime_type=kos.MIME_TYPE,
-        title=study.study_description or None,
-        event_codes=_event_codes(study),
-        service_start_time=_service_start(study),
-        reference_ids=_reference_ids(study, settings.site_oid),
-        authors=[author],
-        source_patient_info=[
-            f"PID-3|{source_patient_id}", f"PID-5|{study.patient_name}",
-            f"PID-7|{study.patient_birth_date}", f"PID-8|{study.patient_sex}",
-        ],
-    )
-    request = submission(
-        SubmissionSetMetadata(
-            entry_uuid="SubmissionSet01", unique_id=ids.submission_set_unique_id,
-            source_id=settings.site_oid, patient_id=patient_id, submission_time=created,
-            content_type_code=TYPE_CODE, authors=[author],
-        ),
-        [entry],
+    request = kos.manifest_submission(
+        manifest, study, site_profile(settings, patient_id_authority), patient_id=patient_id,
+        document_entry_id=ids.entry_uuid, submission_set_id="SubmissionSet01",
+        submission_set_unique_id=ids.submission_set_unique_id, creation_time=now,
+        submission_time=now,
     )
     if replaces:
-        request.objects.append(Association(
+        request.submission.objects.append(Association(
             id="Replacement01", object_type=ObjectType.ASSOCIATION,
             association_type=AssociationType.RPLC,
             source_object=ids.entry_uuid, target_object=replaces,
         ))
-    return ProvideAndRegisterDocumentSetRequest(
-        request, [Document(ids.entry_uuid, manifest.to_bytes())]
-    )
+    return request

@@ -25,9 +25,6 @@ from partage import soapclient
 
 GET_DOCUMENTS = "urn:uuid:5c4f972b-d56b-40ac-a5fc-c8ca9b40b9d4"
 
-#: contentTypeCode of the gateway's ITI-57 SubmissionSets (LOINC, as the KOS submissions)
-IMAGING_STUDY = Code("18748-4", "2.16.840.1.113883.6.1", "Diagnostic imaging study")
-
 
 class RegistryRefused(Exception):
     """The registry or repository answered with errors; ``code``/``context`` are the first
@@ -70,7 +67,7 @@ def registered_entry(registry_url: str, unique_id: str) -> RegisteredEntry | Non
 
 def deprecation(
     *, entry_uuid: str, patient_id: str, source_id: str, submission_set_unique_id: str,
-    submission_time: str, institution: str,
+    submission_time: str, author_institution: str, content_type_code: Code,
 ) -> SubmitObjectsRequest:
     """An ITI-57 SubmissionSet deprecating the Approved DocumentEntry ``entry_uuid``
     (symbolic ids: the registry assigns the new objects' entryUUIDs)."""
@@ -78,7 +75,8 @@ def deprecation(
         SubmissionSetMetadata(
             entry_uuid="SubmissionSet01", unique_id=submission_set_unique_id,
             source_id=source_id, patient_id=patient_id, submission_time=submission_time,
-            content_type_code=IMAGING_STUDY, authors=[Author(institutions=(institution,))],
+            content_type_code=content_type_code,
+            authors=[Author(institutions=(author_institution,))],
         )
     )
     update = Association(
