@@ -20,6 +20,7 @@ from ihe.kos.metadata import (
     SiteProfile,
     event_codes,
     manifest_submission,
+    metadata_differences,
     reference_ids,
     service_start_time,
 )
@@ -48,6 +49,7 @@ __all__ = [
     "differences",
     "event_codes",
     "manifest_submission",
+    "metadata_differences",
     "reference_ids",
     "service_start_time",
 ]

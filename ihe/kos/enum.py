@@ -32,7 +32,7 @@ class ReferenceIdType(StrEnum):
 #: SOP Class of every manifest (PS3.4 Annex B, Key Object Selection Document Storage).
 KOS_SOP_CLASS_UID = str(KeyObjectSelectionDocumentStorage)
 
-#: Document title of an XDS-I manifest: (113030, DCM, "Manifest") of CID 7010 (RAD TF-3 §4.68.4.1.2.1).
+#: Document title of an XDS-I manifest, from CID 7010 (RAD TF-3 §4.68.4.1.2.1).
 MANIFEST_TITLE = ("113030", "DCM", "Manifest")
 
 #: DocumentEntry.formatCode and mimeType of a manifest (RAD TF-3 §4.68.4.1.2.3.2).

@@ -22,6 +22,8 @@ from ihe.ebrim.builders import (
     SubmissionSetMetadata,
     submission,
 )
+from ihe.ebrim.content import ExtrinsicObject
+from ihe.ebrim.enum import REFERENCE_ID_SLOT, ObjectType, Scheme
 from ihe.ebrim.messages import Document, ProvideAndRegisterDocumentSetRequest
 from ihe.kos.content import Study
 from ihe.kos.enum import BODY_PART_REGIONS, FORMAT_CODE, MIME_TYPE, CodingScheme, ReferenceIdType
@@ -86,7 +88,9 @@ def event_codes(study: Study) -> list[Code]:
         Code(m, CodingScheme.DCM.value, ACQUISITION_MODALITIES[m])
         for m in study.modalities if m in ACQUISITION_MODALITIES
     ]
-    regions = dict.fromkeys(BODY_PART_REGIONS[b] for b in study.body_parts if b in BODY_PART_REGIONS)
+    regions = dict.fromkeys(
+        BODY_PART_REGIONS[b] for b in study.body_parts if b in BODY_PART_REGIONS
+    )
     result += [Code(code, CodingScheme.SCT.value, meaning) for code, meaning in regions]
     return result
 
@@ -120,7 +124,7 @@ def service_start_time(study: Study, zone: str) -> str | None:
 
 
 def _xpn(person_name: str) -> str:
-    """DICOM PN (family^given^middle^prefix^suffix) → HL7 XPN (family^given^middle^suffix^prefix)."""
+    """DICOM PN (family^given^middle^prefix^suffix) → XPN (family^given^middle^suffix^prefix)."""
     parts = (person_name.split("=")[0].split("^") + [""] * 5)[:5]
     return "^".join([parts[0], parts[1], parts[2], parts[4], parts[3]]).rstrip("^")
 
@@ -223,3 +227,72 @@ def manifest_submission(
         submission=submission(submission_set, [entry]),
         documents=[Document(document_entry_id, manifest.to_bytes())],
     )
+
+
+def _accession(value: str) -> tuple[str, str] | None:
+    """(accession number, assigning authority OID) of an accession referenceId, else None."""
+    match = re.match(r"^([^^]+)\^\^\^&([0-9.]+)&ISO\^" + re.escape(ReferenceIdType.ACCESSION)
+                     + "$", value.strip())
+    return (match.group(1), match.group(2)) if match else None
+
+
+def metadata_differences(
+    entry: ExtrinsicObject,
+    gold: ExtrinsicObject,
+    *,
+    patient_id: str | None = None,
+    unique_id: str | None = None,
+    study: Study | None = None,
+) -> list[str]:
+    """What differs between a manifest's DocumentEntry and a gold standard: the checks of the
+    NIST ``sameKOSMetadata`` assertion (ids_2018-4801 ValidateMetadata: patientId, mimeType,
+    formatCode code and codingScheme, uniqueId) and the XDS-I rules of the ids_2018-4800 readme
+    (Stable objectType; eventCodeList; the accession number in referenceIdList under the gold's
+    assigning authority). Empty when they agree.
+
+    ``patient_id`` and ``unique_id`` replace the gold's values when the study under test is not
+    the gold's (NIST maps the patient and takes the uniqueId from the submitted KOS). With the
+    ``study`` under test, eventCodeList must hold exactly its modalities and regions ("all
+    eventCode items required … and no other item not found in the image set") and the accession
+    number must be its own; without it, the gold's accession number and at least one modality
+    (and a region when the gold has one) are required.
+    """
+    found: list[str] = []
+
+    def same(name: str, got: str | None, want: str | None) -> None:
+        if (got or "").strip() != (want or "").strip():
+            found.append(f"{name}: {got!r} != gold {want!r}")
+
+    def codes_of(obj: ExtrinsicObject, scheme: Scheme) -> set[tuple[str, str]]:
+        return {(c.node_representation, (c.coding_scheme or "").strip())
+                for c in obj.classified(scheme)}
+
+    same("patientId", entry.patient_id, patient_id or gold.patient_id)
+    same("uniqueId", entry.unique_id, unique_id or gold.unique_id)
+    same("mimeType", entry.mime_type, gold.mime_type)
+    same("objectType", entry.object_type, ObjectType.STABLE_DOCUMENT)
+    same("formatCode", str(sorted(codes_of(entry, Scheme.DE_FORMAT_CODE))),
+         str(sorted(codes_of(gold, Scheme.DE_FORMAT_CODE))))
+
+    events = codes_of(entry, Scheme.DE_EVENT_CODE)
+    if study is not None:
+        want_events = {(c.code, c.scheme) for c in event_codes(study)}
+        same("eventCodeList", str(sorted(events)), str(sorted(want_events)))
+    else:
+        values = {code for code, _ in events}
+        if not values & ACQUISITION_MODALITIES.keys():
+            found.append("eventCodeList: no acquisition modality (RAD TF-3 §4.68.4.1.2.3.2)")
+        gold_values = {code for code, _ in codes_of(gold, Scheme.DE_EVENT_CODE)}
+        modalities = ACQUISITION_MODALITIES.keys()
+        if gold_values - modalities and not values - modalities:
+            found.append("eventCodeList: no anatomic region (RAD TF-3 §4.68.4.1.2.3.2)")
+
+    accessions = [a for v in entry.slot_values(REFERENCE_ID_SLOT) if (a := _accession(v))]
+    gold_accessions = [a for v in gold.slot_values(REFERENCE_ID_SLOT) if (a := _accession(v))]
+    if gold_accessions:
+        number = study.accession_number if study is not None else gold_accessions[0][0]
+        want = (number, gold_accessions[0][1])
+        if want not in accessions:
+            found.append(f"referenceIdList: no accession {number}^^^&{want[1]}&ISO^"
+                         f"{ReferenceIdType.ACCESSION} (got {accessions})")
+    return found
