@@ -40,7 +40,7 @@ class Spool:
                  clock: Callable[[], float] = time.time) -> None:
         self.root = root
         self.quiet_period_s = quiet_period_s
-        self._clock = clock
+        self.clock = clock
         self._lock = threading.Lock()
         #: study UID → wall-clock time of its last instance
         self._last: dict[str, float] = {}
@@ -76,7 +76,7 @@ class Spool:
             Path(tmp).unlink(missing_ok=True)
             raise
         with self._lock:
-            self._last[study_uid] = self._clock()
+            self._last[study_uid] = self.clock()
         return target
 
     def studies(self) -> list[str]:
@@ -86,7 +86,7 @@ class Spool:
 
     def completed_studies(self) -> list[str]:
         """Studies without a new instance for the quiet period, oldest first."""
-        now = self._clock()
+        now = self.clock()
         with self._lock:
             quiet = [(t, uid) for uid, t in self._last.items() if now - t >= self.quiet_period_s]
         return [uid for _, uid in sorted(quiet)]
@@ -134,7 +134,7 @@ class ForwardWatcher:
     def poll(self) -> list[str]:
         """Hand over every completed study now; returns those handed over."""
         handed = []
-        now = time.monotonic()
+        now = self.spool.clock()
         for uid in self.spool.completed_studies():
             if self._retry_at.get(uid, 0.0) > now:
                 continue
