@@ -1,0 +1,209 @@
+"""RAD-107 WADO-RS Retrieve (RAD TF-3 §4.107; PS3.18 §10.4): studies, series and instances as
+``multipart/related; type="application/dicom"`` streamed instance by instance, their metadata
+as DICOM JSON, frames as ``application/octet-stream`` and rendered images (JPEG, PNG).
+
+Every route validates the bearer token, asks ``gateway.access`` (403), resolves the UIDs on the
+PACS (404; 503 when it is down) and only then streams. Accept is negotiated (PS3.18 §8.7):
+406 when nothing acceptable can be produced.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+from fastapi import APIRouter, HTTPException, Query, Request, Response
+from fastapi.responses import StreamingResponse
+from pydicom.uid import ExplicitVRLittleEndian
+
+from gateway import imaging
+from gateway.api.deps import GatewayContext
+from gateway.api.media import (
+    Multipart,
+    negotiate_multipart,
+    negotiate_single,
+    parse_accept,
+    transfer_syntaxes,
+)
+from gateway.api.serving import instance, permit, resolve, started
+from gateway.retrieve import Selection, read
+from partage.auth import Principal
+
+DICOM = "application/dicom"
+OCTETS = "application/octet-stream"
+DICOM_JSON = ("application/dicom+json", "application/json")
+RENDERED = ("image/jpeg", "image/png")
+
+
+def _not_acceptable(request: Request, offered: str) -> HTTPException:
+    return HTTPException(406, f"cannot produce {request.headers.get('accept')!r}; "
+                              f"this resource is offered as {offered}")
+
+
+def _frame_numbers(value: str) -> list[int]:
+    try:
+        numbers = [int(n) for n in value.split(",")]
+    except ValueError:
+        raise HTTPException(400, f"frame list {value!r} is not comma-separated numbers") from None
+    if not numbers or min(numbers) < 1:
+        raise HTTPException(400, "frame numbers start at 1")
+    return numbers
+
+
+def _window(value: str | None) -> tuple[float, float] | None:
+    """``window=center,width[,function]`` (PS3.18 §8.3.5.1.3); only LINEAR is applied."""
+    if value is None:
+        return None
+    parts = value.split(",")
+    try:
+        center, width = float(parts[0]), float(parts[1])
+    except (IndexError, ValueError):
+        raise HTTPException(400, f"window {value!r} is not center,width[,function]") from None
+    if width < 1 or (len(parts) > 2 and parts[2].strip().upper() not in ("", "LINEAR")):
+        raise HTTPException(400, f"window {value!r}: width ≥ 1 and LINEAR only")
+    return center, width
+
+
+def make_router(ctx: GatewayContext) -> APIRouter:
+    router = APIRouter(prefix="/wado-rs", tags=["wado-rs"])
+    authenticated = ctx.principal()
+    pacs = ctx.pacs
+
+    def instances(request: Request, principal: Principal, study: str,
+                  series: str | None = None, sop: str | None = None) -> Response:
+        permit(principal, study)
+        chosen = negotiate_multipart(parse_accept(request.headers.get("accept")), [DICOM])
+        if chosen is None:
+            raise _not_acceptable(request, f'multipart/related; type="{DICOM}"')
+        accepted = transfer_syntaxes(chosen[1], ExplicitVRLittleEndian)
+        selection = resolve(pacs, study, series, sop)
+
+        def parts() -> Iterator[bytes]:
+            for head, data in read(pacs, ctx.cache, selection):
+                syntax = imaging.choose_syntax(head.transfer_syntax_uid, accepted)
+                if syntax is None:
+                    raise HTTPException(406, f"instance {head.sop_instance_uid} is stored as "
+                                             f"{head.transfer_syntax_uid}, not in {accepted}")
+                yield imaging.in_syntax(data, syntax)
+
+        body = Multipart(DICOM)
+        return StreamingResponse(body.stream(started(parts())), media_type=body.content_type)
+
+    def metadata(request: Request, principal: Principal, study: str,
+                 series: str | None = None, sop: str | None = None) -> Response:
+        permit(principal, study)
+        media_type = negotiate_single(parse_accept(request.headers.get("accept")), DICOM_JSON)
+        if media_type is None:
+            raise _not_acceptable(request, " or ".join(DICOM_JSON))
+        selection = resolve(pacs, study, series, sop)
+        base = f"{ctx.settings.public_url.rstrip('/')}/wado-rs"
+
+        def items() -> Iterator[str]:
+            for head, data in read(pacs, ctx.cache, selection):
+                uri = (f"{base}/studies/{head.study_instance_uid}/series/"
+                       f"{head.series_instance_uid}/instances/{head.sop_instance_uid}")
+                frames = _frames_of(selection, head.sop_instance_uid)
+                yield json.dumps(imaging.dicom_json(data, f"{uri}/frames/{frames}"))
+
+        def array(first: Iterator[str]) -> Iterator[bytes]:
+            for i, item in enumerate(first):
+                yield (b"[" if i == 0 else b",") + item.encode()
+            yield b"]"
+
+        return StreamingResponse(array(started(items())), media_type=media_type)
+
+    def one_instance(principal: Principal, study: str, series: str, sop: str) -> bytes:
+        permit(principal, study)
+        return instance(ctx, study, series, sop)
+
+    @router.get("/studies/{study}", summary="Retrieve a study (PS3.18 §10.4.1.1.1)")
+    def study_route(request: Request, study: str, principal: Principal = authenticated
+                    ) -> Response:
+        return instances(request, principal, study)
+
+    @router.get("/studies/{study}/series/{series}", summary="Retrieve a series")
+    def series_route(request: Request, study: str, series: str,
+                     principal: Principal = authenticated) -> Response:
+        return instances(request, principal, study, series)
+
+    @router.get("/studies/{study}/series/{series}/instances/{sop}",
+                summary="Retrieve an instance")
+    def instance_route(request: Request, study: str, series: str, sop: str,
+                       principal: Principal = authenticated) -> Response:
+        return instances(request, principal, study, series, sop)
+
+    @router.get("/studies/{study}/metadata", summary="Study metadata (PS3.18 §10.4.1.1.2)")
+    def study_metadata(request: Request, study: str, principal: Principal = authenticated
+                       ) -> Response:
+        return metadata(request, principal, study)
+
+    @router.get("/studies/{study}/series/{series}/metadata", summary="Series metadata")
+    def series_metadata(request: Request, study: str, series: str,
+                        principal: Principal = authenticated) -> Response:
+        return metadata(request, principal, study, series)
+
+    @router.get("/studies/{study}/series/{series}/instances/{sop}/metadata",
+                summary="Instance metadata")
+    def instance_metadata(request: Request, study: str, series: str, sop: str,
+                          principal: Principal = authenticated) -> Response:
+        return metadata(request, principal, study, series, sop)
+
+    @router.get("/studies/{study}/series/{series}/instances/{sop}/frames/{frame_list}",
+                summary="Frames, uncompressed (PS3.18 §10.4.1.1.4)")
+    def frames_route(request: Request, study: str, series: str, sop: str, frame_list: str,
+                     principal: Principal = authenticated) -> Response:
+        numbers = _frame_numbers(frame_list)
+        chosen = negotiate_multipart(parse_accept(request.headers.get("accept")), [OCTETS])
+        if chosen is None or transfer_syntaxes(chosen[1], ExplicitVRLittleEndian)[0] not in (
+                "*", ExplicitVRLittleEndian):
+            raise _not_acceptable(
+                request, f'multipart/related; type="{OCTETS}"; '
+                         f'transfer-syntax={ExplicitVRLittleEndian}')
+        data = one_instance(principal, study, series, sop)
+        try:
+            cut = imaging.frames(data, numbers)
+        except imaging.ImagingError as exc:
+            raise HTTPException(404, str(exc)) from exc
+        body = Multipart(OCTETS)
+        return Response(b"".join(body.stream(cut)), media_type=body.content_type)
+
+    def rendered(request: Request, principal: Principal, study: str, series: str, sop: str,
+                 frame: int, window: str | None, quality: int) -> Response:
+        media_type = negotiate_single(parse_accept(request.headers.get("accept")), RENDERED)
+        if media_type is None:
+            raise _not_acceptable(request, " or ".join(RENDERED))
+        voi = _window(window)
+        data = one_instance(principal, study, series, sop)
+        try:
+            image = imaging.render(data, frame, media_type, voi, quality)
+        except imaging.ImagingError as exc:
+            raise HTTPException(404, str(exc)) from exc
+        return Response(image, media_type=media_type)
+
+    @router.get("/studies/{study}/series/{series}/instances/{sop}/rendered",
+                summary="Instance rendered as JPEG or PNG (PS3.18 §10.4.1.1.3); first frame")
+    def instance_rendered(request: Request, study: str, series: str, sop: str,
+                          window: str | None = None,
+                          quality: int = Query(90, ge=1, le=100),
+                          principal: Principal = authenticated) -> Response:
+        return rendered(request, principal, study, series, sop, 1, window, quality)
+
+    @router.get("/studies/{study}/series/{series}/instances/{sop}/frames/{frame}/rendered",
+                summary="One frame rendered as JPEG or PNG")
+    def frame_rendered(request: Request, study: str, series: str, sop: str, frame: str,
+                       window: str | None = None,
+                       quality: int = Query(90, ge=1, le=100),
+                       principal: Principal = authenticated) -> Response:
+        numbers = _frame_numbers(frame)
+        if len(numbers) != 1:
+            raise HTTPException(400, "a rendered frame request names one frame")
+        return rendered(request, principal, study, series, sop, numbers[0], window, quality)
+
+    return router
+
+
+def _frames_of(selection: Selection, sop: str) -> str:
+    """``1,2,…,n`` for the instance's frames (its Number of Frames; 1 when absent)."""
+    count = next((i.number_of_frames for _, i in selection.instances
+                  if i.sop_instance_uid == sop), None) or 1
+    return ",".join(str(n) for n in range(1, count + 1))

@@ -1,0 +1,85 @@
+"""The steps every serving route takes, in order: authorize the caller for the study (403),
+resolve the UIDs on the PACS (404), and start the transfer before answering, so a PACS that is
+down gives 503 rather than a broken body. Once the first part is out, a failure aborts the
+connection (the client sees an incomplete chunked body, never a short success)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import TypeVar
+
+from fastapi import HTTPException
+
+from gateway.access import authorize
+from gateway.api.deps import GatewayContext
+from gateway.pacs import Pacs, PacsError, PacsUnavailable
+from gateway.retrieve import NotFound, Selection, cached, read, select
+from partage.auth import Principal
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+def permit(principal: Principal, study_uid: str) -> None:
+    """403 unless ``gateway.access`` permits this caller to read this study."""
+    decision = authorize(principal, study_uid)
+    if not decision.permit:
+        log.info("access refused", extra={"sub": principal.subject, "study": study_uid,
+                                          "reason": decision.reason})
+        raise HTTPException(403, f"access to study {study_uid} refused: {decision.reason}")
+
+
+def pacs_failure(exc: PacsError) -> HTTPException:
+    if isinstance(exc, PacsUnavailable):
+        return HTTPException(503, f"the site PACS is unavailable: {exc}",
+                             headers={"Retry-After": "30"})
+    return HTTPException(502, f"the site PACS failed: {exc}")
+
+
+def resolve(pacs: Pacs, study_uid: str, series_uid: str | None = None,
+            sop_uid: str | None = None) -> Selection:
+    try:
+        return select(pacs, study_uid, series_uid, sop_uid)
+    except NotFound as exc:
+        raise HTTPException(404, str(exc)) from exc
+    except PacsError as exc:
+        raise pacs_failure(exc) from exc
+
+
+def started(parts: Iterator[T]) -> Iterator[T]:
+    """``parts`` with its first item already produced (errors so far become HTTP errors); later
+    failures propagate out of the response body and abort it."""
+    try:
+        first = next(parts)
+    except StopIteration:
+        raise HTTPException(404, "the PACS returned no instance") from None
+    except PacsError as exc:
+        raise pacs_failure(exc) from exc
+
+    def rest() -> Iterator[T]:
+        yield first
+        try:
+            yield from parts
+        except Exception:
+            log.exception("transfer aborted after the response started")
+            raise
+
+    return rest()
+
+
+def instance(ctx: GatewayContext, study_uid: str, series_uid: str, sop_uid: str) -> bytes:
+    """The Part 10 bytes of one instance (instance-level routes): from the cache when it holds
+    it, else resolved on the PACS (404) and read through the cache."""
+    data = cached(ctx.cache, study_uid, series_uid, sop_uid)
+    if data is not None:
+        return data
+    parts = read(ctx.pacs, ctx.cache, resolve(ctx.pacs, study_uid, series_uid, sop_uid))
+    try:
+        return next(parts)[1]
+    except StopIteration:
+        raise HTTPException(404, "the PACS returned no instance") from None
+    except PacsError as exc:
+        raise pacs_failure(exc) from exc
+    finally:
+        parts.close()

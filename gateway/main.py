@@ -1,0 +1,47 @@
+"""The gateway's app factory: the one place where its parts are wired."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from gateway.api import problems
+from gateway.api.deps import GatewayContext
+from gateway.api.routes import rad69, wado_rs, wado_uri
+from gateway.core.config import GatewaySettings
+from gateway.pacs import Pacs
+
+
+def create_app(settings: GatewaySettings | None = None, pacs: Pacs | None = None) -> FastAPI:
+    """The gateway for ``settings``; ``pacs`` overrides the adapter the settings choose (its
+    owner closes it)."""
+    settings = settings or GatewaySettings()
+    ctx = GatewayContext.build(settings, pacs)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            if pacs is None:
+                ctx.pacs.close()
+
+    app = FastAPI(title="Partage site gateway", version="0.1.0", lifespan=lifespan)
+    app.state.ctx = ctx
+    problems.install(app)
+
+    # -- serving (RAD-69, RAD-107, RAD-55) --------------------------------------------------
+    app.add_api_route(
+        "/rad69", rad69.make_endpoint(ctx), methods=["POST"], tags=["xds-i"],
+        summary="RAD-69 Retrieve Imaging Document Set, SOAP 1.2 answered with MTOM/XOP",
+    )
+    app.include_router(wado_rs.make_router(ctx))
+    app.include_router(wado_uri.make_router(ctx))
+
+    @app.get("/health", tags=["ops"], summary="Liveness")
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app
