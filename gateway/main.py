@@ -9,9 +9,13 @@ from fastapi import FastAPI
 
 from gateway.api import problems
 from gateway.api.deps import GatewayContext
-from gateway.api.routes import rad69, wado_rs, wado_uri
+from gateway.api.routes import rad69, status, wado_rs, wado_uri
 from gateway.core.config import GatewaySettings
+from gateway.models import ALEMBIC_DIR
 from gateway.pacs import Pacs
+from gateway.publisher import Publisher
+from gateway.sweep import Sweeper
+from partage.db import Database, migrate
 
 
 def create_app(settings: GatewaySettings | None = None, pacs: Pacs | None = None) -> FastAPI:
@@ -19,17 +23,27 @@ def create_app(settings: GatewaySettings | None = None, pacs: Pacs | None = None
     owner closes it)."""
     settings = settings or GatewaySettings()
     ctx = GatewayContext.build(settings, pacs)
+    db = Database(settings.resolved_database_url())
+    migrate(db.engine, ALEMBIC_DIR)
+    publisher = Publisher(settings, db, ctx.pacs)
+    sweeper = Sweeper(settings, db, ctx.pacs, publisher)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        sweeper.start()  # periodic sweeps, and studies the forwarding reports complete
         try:
             yield
         finally:
+            sweeper.stop()
+            publisher.close()
+            db.engine.dispose()
             if pacs is None:
                 ctx.pacs.close()
 
     app = FastAPI(title="Partage site gateway", version="0.1.0", lifespan=lifespan)
     app.state.ctx = ctx
+    #: ``sweeper.on_study_complete`` is the forwarding quiet-period detector's callback
+    app.state.sweeper = sweeper
     problems.install(app)
 
     # -- serving (RAD-69, RAD-107, RAD-55) --------------------------------------------------
@@ -39,6 +53,9 @@ def create_app(settings: GatewaySettings | None = None, pacs: Pacs | None = None
     )
     app.include_router(wado_rs.make_router(ctx))
     app.include_router(wado_uri.make_router(ctx))
+
+    # -- publishing (RAD-68) status ---------------------------------------------------------
+    app.include_router(status.make_router(ctx, db))
 
     @app.get("/health", tags=["ops"], summary="Liveness")
     def health() -> dict[str, str]:
