@@ -1,6 +1,5 @@
-"""A small, real token issuer: an HTTP server publishing an OpenID Connect discovery document
-and a JWKS (one RSA and one EC P-256 signing key made with joserfc), that mints RFC 9068 access
-tokens (``typ: at+jwt``) and can rotate its keys. Tests point services at its ``url``.
+"""The tests' token issuer: the real development issuer of ``partage.devissuer`` (discovery and
+JWKS over HTTP, RSA and EC keys, rotation), under the names the tests use.
 
     with Issuer.running(audience="partage") as issuer:
         token = issuer.token(sub="dr-house", roles=["radiologist"])
@@ -8,98 +7,7 @@ tokens (``typ: at+jwt``) and can rotate its keys. Tests point services at its ``
 
 from __future__ import annotations
 
-import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
+from partage.devissuer import DevIssuer as Issuer
+from partage.devissuer import signing_key as _signing_key
 
-from fastapi import FastAPI, Response
-from joserfc import jwt
-from joserfc.jwk import ECKey, Key, KeySet, RSAKey
-
-from partage.serve import BackgroundServer
-
-
-def _signing_key(kty: str) -> Key:
-    params = {"kid": f"{kty.lower()}-{uuid.uuid4().hex[:8]}", "use": "sig"}
-    if kty == "EC":
-        return ECKey.generate_key("P-256", parameters=params)
-    return RSAKey.generate_key(2048, parameters=params)
-
-
-class Issuer:
-    """The issuer's keys and HTTP app; ``jwks_fetches`` counts JWKS downloads."""
-
-    def __init__(self, audience: str = "partage") -> None:
-        self.audience = audience
-        self.keys: dict[str, Key] = {"RSA": _signing_key("RSA"), "EC": _signing_key("EC")}
-        self.retired: list[Key] = []
-        self.jwks_fetches = 0
-        self.server: BackgroundServer | None = None
-        self.app = self._build_app()
-
-    @classmethod
-    @contextmanager
-    def running(cls, audience: str = "partage") -> Iterator[Issuer]:
-        issuer = cls(audience)
-        issuer.start()
-        try:
-            yield issuer
-        finally:
-            issuer.stop()
-
-    @property
-    def url(self) -> str:
-        assert self.server is not None, "start() the issuer first"
-        return self.server.url
-
-    def start(self) -> None:
-        self.server = BackgroundServer(self.app).start()
-
-    def stop(self) -> None:
-        """Stop serving (its JWKS becomes unreachable); tokens can still be minted."""
-        if self.server is not None:
-            self.server.stop()
-
-    def _build_app(self) -> FastAPI:
-        app = FastAPI(title="Partage test issuer")
-
-        @app.get("/.well-known/openid-configuration")
-        def discovery() -> dict[str, Any]:
-            return {
-                "issuer": self.url,
-                "jwks_uri": f"{self.url}/jwks",
-                "token_endpoint": f"{self.url}/token",
-                "id_token_signing_alg_values_supported": ["RS256", "ES256", "PS256"],
-            }
-
-        @app.get("/jwks")
-        def jwks(response: Response) -> dict[str, Any]:
-            self.jwks_fetches += 1
-            response.headers["Cache-Control"] = "max-age=300"
-            return dict(KeySet([*self.keys.values(), *self.retired]).as_dict(private=False))
-
-        return app
-
-    def rotate(self, kty: str = "RSA", keep_old: bool = False) -> Key:
-        """Replace the signing key of this type; the old one stays published if ``keep_old``."""
-        if keep_old:
-            self.retired.append(self.keys[kty])
-        self.keys[kty] = _signing_key(kty)
-        return self.keys[kty]
-
-    def token(self, sub: str = "dr-martin", roles: list[str] | None = None, *,
-              aud: str | list[str] | None = None, exp: int | None = None,
-              alg: str = "RS256", typ: str = "at+jwt", key: Key | None = None,
-              iss: str | None = None, **claims: Any) -> str:
-        """A signed access token; ``exp`` defaults to five minutes from now."""
-        now = int(time.time())
-        key = key or self.keys["EC" if alg.startswith("ES") else "RSA"]
-        body = {
-            "iss": iss or self.url, "sub": sub, "aud": aud or self.audience,
-            "iat": now, "exp": exp if exp is not None else now + 300,
-            "jti": uuid.uuid4().hex, "roles": roles if roles is not None else ["radiologist"],
-            **claims,
-        }
-        return jwt.encode({"alg": alg, "kid": key.kid, "typ": typ}, body, key, algorithms=[alg])
+__all__ = ["Issuer", "_signing_key"]
