@@ -37,6 +37,7 @@ def create_app(settings: GatewaySettings | None = None, pacs: Pacs | None = None
             sweeper.stop()
             publisher.close()
             db.engine.dispose()
+            ctx.cache.close()  # pending fsyncs of the instance cache
             if pacs is None:
                 ctx.pacs.close()
 
