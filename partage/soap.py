@@ -36,11 +36,44 @@ class SoapRequest:
 @dataclass
 class SoapReply:
     """A handler's answer: the body element, plus attachments (Content-ID → type, bytes) that
-    force an MTOM response."""
+    force an MTOM response.
+
+    ``splice`` is ``(element, content)``: ``element`` an empty element of ``body`` whose content
+    is given already serialised (UTF-8, well-formed, using only namespace prefixes declared
+    in scope at ``element``). It is written in place when the envelope is serialised, so a
+    large answer made of stored XML is not rebuilt as elements first.
+    """
 
     body: etree._Element
     attachments: dict[str, tuple[str, bytes]] = field(default_factory=dict)
     mtom: bool | None = None
+    splice: tuple[etree._Element, bytes] | None = None
+
+    def body_element(self) -> etree._Element:
+        """The body as sent, spliced content included (parsed back: for in-process callers
+        such as tests; the endpoint writes the bytes without this step)."""
+        if self.splice is None or not self.splice[1]:
+            return self.body
+        return Envelope.from_bytes(envelope_bytes(Envelope(body=self.body), self.splice)).body
+
+
+def envelope_bytes(envelope: Envelope, splice: tuple[etree._Element, bytes] | None) -> bytes:
+    """``envelope.to_bytes()`` with the spliced content (``SoapReply.splice``) in place."""
+    if splice is None or not splice[1]:
+        return envelope.to_bytes()
+    element, content = splice
+    if len(element) or element.text:
+        raise ValueError("only an empty element takes spliced content")
+    marker = f"partage-splice-{uuid.uuid4().hex}"
+    element.text = marker
+    try:
+        root = envelope.to_bytes()
+    finally:
+        element.text = None
+    head, found, tail = root.partition(marker.encode("ascii"))
+    if not found:
+        raise ValueError("the spliced element is not in the envelope")
+    return b"".join((head, content, tail))
 
 
 Handler = Callable[[SoapRequest], SoapReply]
@@ -73,8 +106,8 @@ def parse_request(content_type: str, body: bytes) -> SoapRequest:
 
 
 def render(envelope: Envelope, attachments: dict[str, tuple[str, bytes]], as_mtom: bool,
-           status: int = 200) -> Response:
-    root = envelope.to_bytes()
+           status: int = 200, splice: tuple[etree._Element, bytes] | None = None) -> Response:
+    root = envelope_bytes(envelope, splice)
     if not as_mtom:
         return Response(root, status_code=status, media_type=SOAP_CONTENT_TYPE)
     content_type, body = mtom.encode(
@@ -125,6 +158,6 @@ def soap_endpoint(
             relates_to=soap.envelope.message_id,
         )
         as_mtom = reply.mtom if reply.mtom is not None else (soap.mtom or bool(reply.attachments))
-        return render(envelope, reply.attachments, as_mtom)
+        return render(envelope, reply.attachments, as_mtom, splice=reply.splice)
 
     return endpoint

@@ -18,12 +18,13 @@ import dataclasses
 from collections.abc import Iterable
 
 from lxml import etree
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, aliased
 
 from ihe.ebrim import Association, ExtrinsicObject, RegistryObject, RegistryPackage, Scheme
 from ihe.ebrim.dtm import is_dtm, pad
 from ihe.ebrim.enum import REFERENCE_ID_SLOT, AssociationType, Status
+from ihe.namespaces import RIM
 from ihe.xml import parse
 from registry.models import ObjectCode, Patient, RegistryObjectRow
 
@@ -72,11 +73,62 @@ def object_xml(obj: StoredObject) -> str:
     return etree.tostring(bare.to_element(), encoding="utf-8").decode("utf-8")
 
 
+def stored_object(kind: str, xml: str, status: str) -> StoredObject:
+    """The object stored as ``xml`` (a row of ``kind``) with availabilityStatus ``status``."""
+    obj = _READERS[kind].from_element(parse(xml.encode("utf-8")))
+    obj.status = status
+    return obj
+
+
 def row_to_object(row: RegistryObjectRow) -> StoredObject:
     """The stored object of ``row`` with its current availabilityStatus applied."""
-    obj = _READERS[row.kind].from_element(parse(row.xml.encode("utf-8")))
-    obj.status = row.status
-    return obj
+    return stored_object(row.kind, row.xml, row.status)
+
+
+#: how ``object_xml`` opens every object: lxml names the one namespace of an element built
+#: without a namespace map ``ns0`` and declares it on the root
+_STORED_PREFIX = "ns0"
+_STORED_DECLARATION = f' xmlns:{_STORED_PREFIX}="{RIM}"'
+#: attributes ``to_element`` writes after ``status`` (``_Object._write_common`` order)
+_AFTER_STATUS = (' home="', ' associationType="')
+_ATTRIBUTE_ESCAPES = str.maketrans(
+    {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "\n": "&#10;", "\r": "&#13;",
+     "\t": "&#9;"}
+)
+
+
+def answer_xml(xml: str, status: str, prefix: str = "rim") -> str | None:
+    """The stored ``xml`` as ``to_element`` of its object with availabilityStatus ``status``
+    serialises inside a parent that declares the rim namespace as ``prefix``: the same text as
+    ``row_to_object`` then ``to_element`` would give, without the round trip through the
+    dataclasses (LeafClass answers are made of these).
+
+    ``None`` when ``xml`` is not in the form ``object_xml`` writes (then the caller takes the
+    round trip): every tag in the ``ns0`` prefix, declared once on the root and nowhere else.
+    """
+    name_end = xml.find(" ")
+    if (
+        name_end < 0
+        or not xml.startswith(f"<{_STORED_PREFIX}:")
+        or not xml.startswith(_STORED_DECLARATION, name_end)
+        or xml.find("xmlns", name_end + len(_STORED_DECLARATION)) >= 0
+    ):
+        return None
+    opened, closed = f"<{_STORED_PREFIX}:", f"</{_STORED_PREFIX}:"
+    # "<" is always escaped in text and attribute values: every one of them opens a tag
+    if xml.count("<") != xml.count(opened) + xml.count(closed):
+        return None
+    start_end = xml.find(">")  # ">" is escaped in attribute values too
+    if start_end < 0:
+        return None
+    if xml[start_end - 1] == "/":
+        start_end -= 1
+    at = min((i for mark in _AFTER_STATUS if 0 < (i := xml.find(mark, 0, start_end))),
+             default=start_end)
+    status_attribute = f' status="{status.translate(_ATTRIBUTE_ESCAPES)}"' if status else ""
+    out = (xml[:name_end] + xml[name_end + len(_STORED_DECLARATION):at] + status_attribute
+           + xml[at:])
+    return out.replace(opened, f"<{prefix}:").replace(closed, f"</{prefix}:")
 
 
 def _dtm(value: str | None) -> str | None:
@@ -135,23 +187,54 @@ def _columns(obj: StoredObject) -> dict[str, object]:
     }
 
 
-def add_object(session: Session, obj: StoredObject, *, status: str) -> RegistryObjectRow:
-    """Insert ``obj`` (ids already resolved to ``urn:uuid:``) with its code index."""
-    row = RegistryObjectRow(
-        entry_uuid=obj.id,
-        kind=kind_of(obj),
-        logical_id=obj.lid or obj.id,
-        status=status,
-        xml=object_xml(obj),
+def row_values(obj: StoredObject, *, status: str, xml: str | None = None) -> dict[str, object]:
+    """Every ``registry_objects`` column of ``obj`` but ``id`` (ids already resolved to
+    ``urn:uuid:``): identity, ``status``, canonical XML (``object_xml(obj)`` unless given, as
+    the bulk loader does from templates) and the indexed columns, unused ones ``None``."""
+    return {
+        "entry_uuid": obj.id,
+        "kind": kind_of(obj),
+        "logical_id": obj.lid or obj.id,
+        "status": status,
+        "xml": object_xml(obj) if xml is None else xml,
+        **_NO_COLUMNS,
         **_columns(obj),
+    }
+
+
+_OBJECTS = RegistryObjectRow.__table__
+_CODES = ObjectCode.__table__
+#: every optional column, so all rows of one multi-row INSERT have the same keys
+_NO_COLUMNS: dict[str, object] = dict.fromkeys(
+    c.name for c in _OBJECTS.columns
+    if c.name not in {"id", "entry_uuid", "kind", "logical_id", "status", "xml"}
+)
+
+
+def add_objects(session: Session, objects: list[StoredObject], *, status: str) -> list[int]:
+    """Insert ``objects`` (ids already resolved to ``urn:uuid:``) with their code index, in
+    two statements: one multi-row INSERT … RETURNING (ids ascend in list order, so answers
+    keep submission order) and one for all their codes. Returns the new row ids."""
+    if not objects:
+        return []
+    result = session.execute(
+        insert(_OBJECTS).returning(_OBJECTS.c.id, sort_by_parameter_order=True),
+        [row_values(obj, status=status) for obj in objects],
     )
-    session.add(row)
-    session.flush()
-    session.add_all(
-        ObjectCode(object_id=row.id, attribute=attribute, code=code, scheme=scheme)
+    ids = list(result.scalars())
+    codes = [
+        {"object_id": row_id, "attribute": attribute, "code": code, "scheme": scheme}
+        for row_id, obj in zip(ids, objects, strict=True)
         for attribute, code, scheme in code_index(obj)
-    )
-    return row
+    ]
+    if codes:
+        session.execute(insert(_CODES), codes)
+    return ids
+
+
+def add_object(session: Session, obj: StoredObject, *, status: str) -> int:
+    """Insert one object (see ``add_objects``); its row id."""
+    return add_objects(session, [obj], status=status)[0]
 
 
 def set_status(row: RegistryObjectRow, status: str) -> None:
@@ -190,6 +273,26 @@ def rows_by_unique_id(
             .order_by(RegistryObjectRow.id)
         )
     )
+
+
+def rows_by_unique_ids(
+    session: Session, wanted: dict[str, Iterable[str]]
+) -> dict[str, list[RegistryObjectRow]]:
+    """``rows_by_unique_id`` for several kinds at once (kind → uniqueIds), in one query."""
+    found: dict[str, list[RegistryObjectRow]] = {kind: [] for kind in wanted}
+    by_kind = {kind: set(uids) for kind, uids in wanted.items()}
+    every = sorted(set().union(*by_kind.values()))
+    if not every:
+        return found
+    for row in session.scalars(
+        select(RegistryObjectRow)
+        .where(RegistryObjectRow.kind.in_(sorted(by_kind)),
+               RegistryObjectRow.unique_id.in_(every))
+        .order_by(RegistryObjectRow.id)
+    ):
+        if row.unique_id in by_kind[row.kind]:
+            found[row.kind].append(row)
+    return found
 
 
 def folders_of(session: Session, document_uuid: str) -> list[RegistryObjectRow]:

@@ -9,13 +9,14 @@ XDSTooManyResults instead of answering a partial list.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ihe.ebrim import Identifiable, ObjectRef
-from registry.crud import ASSOCIATION, row_to_object
+from registry.crud import ASSOCIATION, answer_xml, stored_object
 from registry.models import RegistryObjectRow
 from registry.queries.errors import QueryError, fail
 from registry.queries.hits import Hit
@@ -54,24 +55,60 @@ def check_size(found: list[Hit], max_results: int) -> None:
         )
 
 
-def answer(
+@dataclass
+class Answer:
+    """The objects of an AdhocQueryResponse: ObjectRefs, or the stored rows of a LeafClass
+    answer as ``(kind, status, xml)`` in answer order."""
+
+    refs: list[ObjectRef] | None = None
+    rows: list[tuple[str, str, str]] = field(default_factory=list)
+
+    def objects(self) -> list[Identifiable]:
+        if self.refs is not None:
+            return list(self.refs)
+        return [stored_object(kind, xml, status) for kind, status, xml in self.rows]
+
+    def leaf_xml(self, prefix: str = "rim") -> bytes | None:
+        """A LeafClass answer as the serialised content of a ``rim:RegistryObjectList``
+        whose rim namespace prefix is ``prefix``, spliced from the stored XML: the same bytes
+        as ``write_object_list(self.objects())`` would hold. ``None`` for ObjectRef answers
+        and when a stored object is not in canonical form (serialise ``objects()`` then)."""
+        if self.refs is not None:
+            return None
+        parts = []
+        for _kind, status, xml in self.rows:
+            part = answer_xml(xml, status, prefix)
+            if part is None:
+                return None
+            parts.append(part)
+        return "".join(parts).encode("utf-8")
+
+
+def execute(
     session: Session, found: Iterable[Hit], return_type: ReturnType, max_results: int
-) -> list[Identifiable]:
+) -> Answer:
     hits = unique(found)
     check_size(hits, max_results)
     if return_type is ReturnType.OBJECT_REF:
-        return [ObjectRef(id=h.uuid) for h in hits]
+        return Answer(refs=[ObjectRef(id=h.uuid) for h in hits])
     patients = {h.patient_id for h in hits if h.kind != ASSOCIATION and h.patient_id}
     if len(patients) > 1:
         fail(
             QueryError.NOT_SINGLE_PATIENT,
             f"a LeafClass answer would span {len(patients)} patients; ask for ObjectRef",
         )
-    rows: dict[int, RegistryObjectRow] = {}
+    rows: dict[int, tuple[str, str, str]] = {}
     ids = [h.id for h in hits]
+    R = RegistryObjectRow
     for i in range(0, len(ids), _BATCH):
-        for row in session.scalars(
-            select(RegistryObjectRow).where(RegistryObjectRow.id.in_(ids[i : i + _BATCH]))
+        for id_, kind, status, xml in session.execute(
+            select(R.id, R.kind, R.status, R.xml).where(R.id.in_(ids[i : i + _BATCH]))
         ):
-            rows[row.id] = row
-    return [row_to_object(rows[i]) for i in ids]
+            rows[id_] = (kind, status, xml)
+    return Answer(rows=[rows[i] for i in ids])
+
+
+def answer(
+    session: Session, found: Iterable[Hit], return_type: ReturnType, max_results: int
+) -> list[Identifiable]:
+    return execute(session, found, return_type, max_results).objects()

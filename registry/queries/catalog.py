@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from ihe.ebrim import AdhocQueryRequest, Identifiable
-from registry.queries.answer import ReturnType, answer
+from registry.queries.answer import Answer, ReturnType, execute
 from registry.queries.errors import QueryError, fail
 from registry.queries.find_documents import (
     find_documents,
@@ -108,12 +108,18 @@ QUERIES: dict[str, StoredQuery] = {
 QUERY_IDS = {query.name: query_id for query_id, query in QUERIES.items()}
 
 
-def run(session: Session, request: AdhocQueryRequest, max_results: int) -> list[Identifiable]:
-    """Answer ``request``: the objects of the AdhocQueryResponse, or a ``RemoteProtocolError``
-    carrying the ITI-18 error code."""
+def run_answer(session: Session, request: AdhocQueryRequest, max_results: int) -> Answer:
+    """Answer ``request`` (an ``Answer``: its objects, or its stored XML for LeafClass), or
+    raise a ``RemoteProtocolError`` carrying the ITI-18 error code."""
     query = QUERIES.get(request.query_id)
     if query is None:
         fail(QueryError.UNKNOWN_QUERY, f"unknown stored query {request.query_id!r}")
     return_type = ReturnType.parse(request.return_type)
     found = query.run(session, Parameters(request.parameters), max_results + 1)
-    return answer(session, found, return_type, max_results)
+    return execute(session, found, return_type, max_results)
+
+
+def run(session: Session, request: AdhocQueryRequest, max_results: int) -> list[Identifiable]:
+    """Answer ``request``: the objects of the AdhocQueryResponse, or a ``RemoteProtocolError``
+    carrying the ITI-18 error code."""
+    return run_answer(session, request, max_results).objects()

@@ -74,7 +74,12 @@ class _Resolver:
         self.local = submission.by_id()
         wanted = {end for a in submission.associations for end in (a.source_object,
                                                                    a.target_object)}
+        # one query for the association ends and the source's preassigned entryUUIDs alike
         self.rows = crud.rows_by_uuid(session, (wanted - set(self.local)) | submission.preassigned)
+
+    def existing(self, uuids: set[str]) -> list[str]:
+        """Those of ``uuids`` already in the registry, sorted."""
+        return sorted(u for u in uuids if u in self.rows)
 
     def kind(self, ref: str) -> str | None:
         if ref in self.local:
@@ -89,7 +94,9 @@ class _Resolver:
         return row.patient_id if row else None
 
 
-def _check_identity(session: Session, submission: Submission, problems: Problems) -> None:
+def _check_identity(
+    session: Session, submission: Submission, resolver: _Resolver, problems: Problems
+) -> None:
     """Known patient, one patient per submission, uniqueIds and entryUUIDs not reused."""
     ss = submission.submission_set
     patient = _patient(ss)
@@ -103,8 +110,7 @@ def _check_identity(session: Session, submission: Submission, problems: Problems
                 f"{obj.id} has patient {other}, the SubmissionSet {patient}",
                 obj.id,
             )
-    existing = crud.rows_by_uuid(session, submission.preassigned)
-    for uuid in sorted(existing):
+    for uuid in resolver.existing(submission.preassigned):
         problems.error(DUPLICATE_IN_REGISTRY, f"entryUUID {uuid} is already in the registry", uuid)
 
     seen: dict[str, str] = {}
@@ -118,8 +124,16 @@ def _check_identity(session: Session, submission: Submission, problems: Problems
             )
         seen[uid] = obj.id
     by_uid = {d.unique_id: d for d in submission.documents if d.unique_id}
+    package_uids = {
+        kind: {u: p for p in packages if (u := _unique_id(p))}
+        for kind, packages in ((crud.SUBMISSION_SET, [ss]), (crud.FOLDER, submission.folders))
+    }
+    # one query for the uniqueIds of every kind, split by kind below (in row order)
+    registered = crud.rows_by_unique_ids(
+        session, {crud.DOCUMENT: by_uid, **package_uids}
+    )
     reported: set[str] = set()
-    for row in crud.rows_by_unique_id(session, crud.DOCUMENT, by_uid):
+    for row in registered[crud.DOCUMENT]:
         doc = by_uid[row.unique_id or ""]
         if doc.id in reported:
             continue
@@ -139,9 +153,8 @@ def _check_identity(session: Session, submission: Submission, problems: Problems
                 doc.id,
             )
             reported.add(doc.id)
-    for kind, packages in ((crud.SUBMISSION_SET, [ss]), (crud.FOLDER, submission.folders)):
-        uids = {u: p for p in packages if (u := _unique_id(p))}
-        for row in crud.rows_by_unique_id(session, kind, uids):
+    for kind, uids in package_uids.items():
+        for row in registered[kind]:
             problems.error(
                 DUPLICATE_IN_REGISTRY,
                 f"uniqueId {row.unique_id} is already in the registry",
@@ -291,8 +304,8 @@ def check_registration(
     session: Session, submission: Submission, new_id: Callable[[], str], problems: Problems
 ) -> Plan:
     """ITI-42: identity rules, then every association against the submission and registry."""
-    _check_identity(session, submission, problems)
     resolver = _Resolver(session, submission)
+    _check_identity(session, submission, resolver, problems)
     plan = Plan(new_objects=list(submission.objects))
     members: set[str] = set()
     for assoc in submission.associations:
@@ -328,7 +341,8 @@ def check_update(session: Session, submission: Submission, problems: Problems) -
     patient = _patient(ss)
     if patient and not crud.patient_is_active(session, patient):
         problems.error(UNKNOWN_PATIENT, f"patient {patient} is not known to the registry", ss.id)
-    for uuid in sorted(crud.rows_by_uuid(session, submission.preassigned)):
+    resolver = _Resolver(session, submission)
+    for uuid in resolver.existing(submission.preassigned):
         problems.error(DUPLICATE_IN_REGISTRY, f"entryUUID {uuid} is already in the registry", uuid)
     uid = _unique_id(ss)
     if uid and crud.rows_by_unique_id(session, crud.SUBMISSION_SET, [uid]):
@@ -338,7 +352,6 @@ def check_update(session: Session, submission: Submission, problems: Problems) -
             OPERATION_ERROR,
             "this registry supports availabilityStatus updates only, not new versions",
         )
-    resolver = _Resolver(session, submission)
     plan = Plan(new_objects=list(submission.objects))
     for assoc in submission.associations:
         if assoc.association_type != AssociationType.UPDATE_AVAILABILITY_STATUS:
@@ -359,7 +372,7 @@ def apply(session: Session, plan: Plan, now: str) -> None:
     for obj in plan.new_objects:
         if isinstance(obj, RegistryPackage) and obj.is_folder and not obj.is_submission_set:
             obj.set_slot(crud.LAST_UPDATE_TIME, [now])
-        crud.add_object(session, obj, status=Status.APPROVED)
+    crud.add_objects(session, plan.new_objects, status=Status.APPROVED)
     rows: dict[str, RegistryObjectRow] = crud.rows_by_uuid(
         session, set(plan.status_changes) | plan.touched_folders
     )

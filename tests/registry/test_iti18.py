@@ -30,8 +30,9 @@ def ctx(database_url: str, tmp_path: Path) -> Iterator[RegistryContext]:
 def call(ctx: RegistryContext, body: etree._Element) -> AdhocQueryResponse:
     reply = iti18.make_handler(ctx)(SoapRequest(Envelope(body=body, action=Action.STORED_QUERY)))
     assert isinstance(reply, SoapReply)
-    assert xsd_errors(reply.body) == []
-    return AdhocQueryResponse.from_element(reply.body)
+    body = reply.body_element()
+    assert xsd_errors(body) == []
+    return AdhocQueryResponse.from_element(body)
 
 
 def find(return_type: str = "LeafClass") -> etree._Element:

@@ -12,9 +12,11 @@ from collections.abc import Callable
 
 from ihe.ebrim import AdhocQueryRequest, AdhocQueryResponse, RegistryError, ResponseStatus
 from ihe.errors import RemoteProtocolError
+from ihe.namespaces import RIM, q
 from partage.soap import SoapReply, SoapRequest
 from registry import queries
 from registry.api.deps import RegistryContext
+from registry.queries.answer import Answer
 
 
 def make_handler(ctx: RegistryContext) -> Callable[[SoapRequest], SoapReply]:
@@ -22,13 +24,26 @@ def make_handler(ctx: RegistryContext) -> Callable[[SoapRequest], SoapReply]:
         try:
             query = AdhocQueryRequest.from_element(request.envelope.body)
             with ctx.db.session() as session:
-                objects = queries.run(session, query, ctx.settings.max_query_results)
-            response = AdhocQueryResponse(objects=objects)
+                found = queries.run_answer(session, query, ctx.settings.max_query_results)
         except RemoteProtocolError as exc:
             response = AdhocQueryResponse(
                 status=ResponseStatus.FAILURE,
                 errors=[RegistryError(exc.code, str(exc), exc.location)],
             )
-        return SoapReply(response.to_element())
+            return SoapReply(response.to_element())
+        return reply(found)
 
     return handle
+
+
+def reply(found: Answer) -> SoapReply:
+    """The AdhocQueryResponse of a successful query. LeafClass objects are spliced from their
+    stored XML into the ``rim:RegistryObjectList`` (the bytes ``to_element`` of the objects
+    would give); ObjectRef answers, and objects whose stored XML is not canonical, are built
+    as elements."""
+    body = AdhocQueryResponse().to_element()
+    holder = body.find(q(RIM, "RegistryObjectList"))
+    content = None if holder is None else found.leaf_xml(holder.prefix or "")
+    if holder is None or not holder.prefix or content is None:
+        return SoapReply(AdhocQueryResponse(objects=found.objects()).to_element())
+    return SoapReply(body, splice=(holder, content))
