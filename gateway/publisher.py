@@ -177,12 +177,13 @@ class Publisher:
                     session.delete(found)
             return None
         moment = records.now()
+        profile = manifest.site_profile(self.settings, record.local_authority)
         request = deprecation(
             entry_uuid=record.approved_entry_uuid, patient_id=record.regional_patient_id,
             source_id=self.settings.site_oid, submission_set_unique_id=generate_uid(),
-            submission_time=moment.strftime("%Y%m%d%H%M%S"), content_type_code=manifest.TYPE_CODE,
-            author_institution=manifest.site_profile(self.settings,
-                                                     record.local_authority).author_institution,
+            submission_time=moment.strftime("%Y%m%d%H%M%S"),
+            content_type_code=profile.content_type_code,
+            author_institution=profile.author_institution,
         )
         try:
             RegistryRefused.check(soapclient.update_document_set(self.settings.registry_url,

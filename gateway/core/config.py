@@ -5,10 +5,23 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 from pydantic_settings import SettingsConfigDict
 
 from partage.settings import ServiceSettings
+
+
+LOINC = "2.16.840.1.113883.6.1"
+SNOMED_CT = "2.16.840.1.113883.6.96"
+
+
+class CodeSetting(BaseModel):
+    """A coded value of the affinity domain (in the environment as JSON:
+    ``{"code": "18726-0", "scheme": "2.16.840.1.113883.6.1", "display": "…"}``)."""
+
+    code: str
+    scheme: str
+    display: str
 
 
 class GatewaySettings(ServiceSettings):
@@ -48,6 +61,17 @@ class GatewaySettings(ServiceSettings):
     identity_url: str = "http://127.0.0.1:8010/identity"
     repository_url: str = "http://127.0.0.1:8020/repository"
     home_community_id: str = "urn:oid:1.2.250.1.999.1"
+    # -- the affinity domain's codes on every manifest this site publishes (ITI TF-3 §4.2.3.2) --
+    class_code: CodeSetting = CodeSetting(code="18726-0", scheme=LOINC, display="Radiology studies (set)")
+    type_code: CodeSetting = CodeSetting(code="18748-4", scheme=LOINC, display="Diagnostic imaging study")
+    confidentiality_code: CodeSetting = CodeSetting(
+        code="N", scheme="2.16.840.1.113883.5.25", display="Normal")
+    healthcare_facility_type_code: CodeSetting = CodeSetting(
+        code="22232009", scheme=SNOMED_CT, display="Hospital")
+    practice_setting_code: CodeSetting = CodeSetting(
+        code="394914008", scheme=SNOMED_CT, display="Radiology")
+    #: IANA time zone of the PACS clock (StudyDate/StudyTime → UTC serviceStartTime)
+    timezone: str = "Europe/Paris"
     # -- tokens ----------------------------------------------------------------------------------
     issuer: str = "http://127.0.0.1:8000"
     audience: str = "partage"

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from gateway.core.config import GatewaySettings
+from gateway.core.config import CodeSetting, GatewaySettings
 from gateway.pacs import StudyInfo
 from ihe import kos
 from ihe.ebrim import (
@@ -18,13 +18,9 @@ from ihe.ebrim import (
 )
 from ihe.ebrim.builders import Code
 
-LOINC, SCT = kos.CodingScheme.LOINC.value, kos.CodingScheme.SCT.value
-#: affinity-domain codes of every manifest this gateway publishes
-CLASS_CODE = Code("18726-0", LOINC, "Radiology studies (set)")
-TYPE_CODE = Code("18748-4", LOINC, "Diagnostic imaging study")
-CONFIDENTIALITY_CODE = Code("N", "2.16.840.1.113883.5.25", "Normal")
-FACILITY_TYPE_CODE = Code("22232009", SCT, "Hospital")
-PRACTICE_SETTING_CODE = Code("394914008", SCT, "Radiology")
+
+def _code(setting: CodeSetting) -> Code:
+    return Code(setting.code, setting.scheme, setting.display)
 
 
 @dataclass(frozen=True)
@@ -60,13 +56,16 @@ def evidence(study: StudyInfo) -> kos.Study:
 
 
 def site_profile(settings: GatewaySettings, patient_id_authority: str) -> kos.SiteProfile:
-    """The site's publishing profile; accession numbers are issued by the site itself."""
+    """The site's publishing profile (codes from the settings); accession numbers are issued
+    by the site itself."""
     return kos.SiteProfile(
         site_oid=settings.site_oid, site_name=settings.site_name,
         patient_id_authority=patient_id_authority, accession_authority=settings.site_oid,
-        class_code=CLASS_CODE, type_code=TYPE_CODE, practice_setting_code=PRACTICE_SETTING_CODE,
-        healthcare_facility_type_code=FACILITY_TYPE_CODE,
-        confidentiality_codes=(CONFIDENTIALITY_CODE,), content_type_code=TYPE_CODE,
+        class_code=_code(settings.class_code), type_code=_code(settings.type_code),
+        practice_setting_code=_code(settings.practice_setting_code),
+        healthcare_facility_type_code=_code(settings.healthcare_facility_type_code),
+        confidentiality_codes=(_code(settings.confidentiality_code),),
+        content_type_code=_code(settings.type_code), timezone=settings.timezone,
     )
 
 
