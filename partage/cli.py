@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from datetime import date
 from pathlib import Path
@@ -15,6 +16,9 @@ SERVICES = {
     "repository": ("repository.main:create_app", "repository.core.config:RepositorySettings"),
     "gateway": ("gateway.main:create_app", "gateway.core.config:GatewaySettings"),
 }
+
+#: bearer token for an imaging source under test (``--bearer-token``)
+TOKEN_ENV = "PARTAGE_CONFORMANCE_BEARER_TOKEN"
 
 DEFAULT_MATERIAL = Path(__file__).resolve().parent.parent.parent / "shared" / "conformance"
 
@@ -49,6 +53,8 @@ def _conformance(args: argparse.Namespace) -> int:
     return runner.main(
         suite=args.suite, against=args.against, material=args.material, only=args.only,
         mllp=args.mllp, feed=args.feed, repository_uid=args.repository_uid or "",
+        token=args.bearer_token or os.environ.get(TOKEN_ENV, ""), rad69_url=args.rad69_url or "",
+        wado_url=args.wado_url or "",
     )
 
 
@@ -88,7 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     demo.set_defaults(func=_demo)
 
     conf = sub.add_parser("conformance", help="run the NIST / IHE conformance material")
-    conf.add_argument("suite", choices=["registry", "stored-query", "repository", "all"])
+    conf.add_argument("suite", choices=["registry", "stored-query", "repository", "all",
+                                        "imaging"])
     conf.add_argument("--against", help="base URL of another vendor's endpoint (default: "
                       "start our own services)")
     conf.add_argument("--material", type=Path, default=DEFAULT_MATERIAL,
@@ -98,7 +105,14 @@ def main(argv: list[str] | None = None) -> int:
                       "patient feed (with --against)")
     conf.add_argument("--feed", help="base URL of the peer's REST identity feed (with --against)")
     conf.add_argument("--repository-uid", help="the peer repository's repositoryUniqueId "
-                      "(with --against; NIST's $repuid$)")
+                      "(with --against; NIST's $repuid$; imaging: the source's, default "
+                      "1.3.6.1.4.1.21367.13.80.110)")
+    conf.add_argument("--bearer-token", help=f"imaging, with --against: bearer token for the "
+                      f"source's RAD-69 and WADO-URI (or ${TOKEN_ENV})")
+    conf.add_argument("--rad69-url", help="imaging, with --against: the source's RAD-69 "
+                      "endpoint (default: AGAINST/rad69)")
+    conf.add_argument("--wado-url", help="imaging, with --against: the source's WADO-URI "
+                      "endpoint (default: AGAINST/wado)")
     conf.set_defaults(func=_conformance)
 
     gateway = sub.add_parser("gateway", help="the site gateway's publishing (settings from "

@@ -19,7 +19,13 @@ import httpx
 from partage.conformance import table, transport
 from partage.conformance.execute import Harness, Material, Row
 from partage.conformance.feed import Feed, MllpFeed, NoFeed, RestFeed
-from partage.conformance.suites import FRESH_PATIENT_SUITES, OWN_PATIENT_TESTS, PIF_TESTS, plan
+from partage.conformance.suites import (
+    FRESH_PATIENT_SUITES,
+    IMAGING_SUITE,
+    OWN_PATIENT_TESTS,
+    PIF_TESTS,
+    plan,
+)
 
 #: optional: run our services on this PostgreSQL server (one new database per service)
 DATABASE_ENV = "PARTAGE_CONFORMANCE_DATABASE_URL"
@@ -120,10 +126,19 @@ def run(harness: Harness, suite: str, only: list[str] | None) -> list[Row]:
 
 def main(*, suite: str, against: str | None = None, material: Path | None = None,
          only: list[str] | None = None, mllp: str | None = None, feed: str | None = None,
-         repository_uid: str = "", write: Callable[[str], object] = sys.stdout.write, dry_run: bool = False) -> int:
-    """Run ``suite`` and write its pass table; 0 only when every step passed."""
+         repository_uid: str = "", write: Callable[[str], object] = sys.stdout.write,
+         dry_run: bool = False, token: str = "", rad69_url: str = "", wado_url: str = "") -> int:
+    """Run ``suite`` and write its pass table; 0 only when every step passed. The ``imaging``
+    suite (an Imaging Document Source, with its ``token`` and endpoint URLs) has its own
+    runner: ``partage.conformance.imaging``."""
     from partage.cli import DEFAULT_MATERIAL
 
+    if suite == IMAGING_SUITE:
+        from partage.conformance import imaging
+
+        return imaging.main(material=Path(material or DEFAULT_MATERIAL), against=against,
+                            only=only, repository_uid=repository_uid, token=token,
+                            rad69_url=rad69_url, wado_url=wado_url, write=write)
     stuff = Material(Path(material or DEFAULT_MATERIAL))
     with httpx.Client(timeout=60.0) as client, ExitStack() as stack:
         if against or dry_run:

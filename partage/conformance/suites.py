@@ -23,6 +23,15 @@ SUITES: dict[str, tuple[str, ...]] = {
     ),
 }
 
+#: the Imaging Document Source suite: its own runner (``partage.conformance.imaging``), on the
+#: imaging-std studies rather than NIST test plans run step by step
+IMAGING_SUITE = "imaging"
+IMAGING_TESTS = (
+    "ids_2018-4800", "ids_2018-4801a", "ids_2018-4801b", "ids_2018-4801c", "ids_2018-4802a",
+    "ids_2018-4802b", "ids_2018-4802c", "ids_2018-4803a", "ids_2018-4803b", "ids_2018-4803c",
+    "ids_2018-4810", "ids_2018-4811", "ids_2018-4820",
+)
+
 #: data loaded (and reported) before a suite's tests, on a fresh patient (TESTS.md: the
 #: stored-query tests count exact results)
 #: suites whose data goes to a patient of its own, fed before the preloads
