@@ -199,7 +199,7 @@ class _Plan:
     """What a retrieve asks (one request per level/series) and how many instances it expects."""
 
     sop_classes: set[str]
-    requests: list[tuple[str, Dataset]] = field(default_factory=list)
+    requests: list[Dataset] = field(default_factory=list)
     expected: int = 0
 
 
@@ -228,10 +228,14 @@ def _int(ds: Dataset, keyword: str) -> int | None:
         return None
 
 
+def _values(ds: Dataset, keyword: str) -> list[str]:
+    """A multi-valued attribute as a list (pydicom gives a plain value when there is one)."""
+    value = ds.get(keyword) or []
+    return [str(v) for v in ([value] if isinstance(value, str) else value) if str(v)]
+
+
 def _study_info(ds: Dataset) -> StudyInfo:
-    modalities = ds.get("ModalitiesInStudy") or []
-    if isinstance(modalities, str):
-        modalities = modalities.split("\\")
+    modalities = _values(ds, "ModalitiesInStudy")
     return StudyInfo(
         study_instance_uid=_str(ds, "StudyInstanceUID"),
         patient_id=_str(ds, "PatientID"), issuer_of_patient_id=_str(ds, "IssuerOfPatientID"),
@@ -241,7 +245,7 @@ def _study_info(ds: Dataset) -> StudyInfo:
         study_description=_str(ds, "StudyDescription"), study_id=_str(ds, "StudyID"),
         referring_physician_name=_str(ds, "ReferringPhysicianName"),
         institution_name=_str(ds, "InstitutionName"),
-        modalities_in_study=tuple(str(m) for m in modalities if str(m)),
+        modalities_in_study=tuple(modalities),
         number_of_instances=_int(ds, "NumberOfStudyRelatedInstances"),
     )
 
@@ -414,12 +418,48 @@ class DimsePacs:
     def _plan(
         self, study_uid: str, series_uid: str | None, sop_uids: list[str] | None
     ) -> _Plan:
-        """List what the selection holds (C-FIND down to IMAGE level) and the C-GET/C-MOVE
-        requests for it: STUDY, SERIES or IMAGE level with a list of SOP Instance UIDs
-        (PS3.4 C.2.2.2.2 list of UID matching)."""
-        study = self.study(study_uid)
+        """What the retrieve asks and how many instances it must bring. A whole study or series
+        is planned from the aggregate keys (SOP Classes in Study, Number of Study/Series Related
+        Instances, PS3.4 C.3.4); a list of instances, or a PACS without those keys, from the full
+        listing down to IMAGE level."""
+        assoc = self._find_association()
+        try:
+            found = self._find(assoc, _query(
+                "STUDY", ("SOPClassesInStudy", "NumberOfStudyRelatedInstances"),
+                StudyInstanceUID=study_uid))
+            if not found:
+                raise PacsError(f"the PACS has no study {study_uid}")
+            classes = {str(c) for c in _values(found[0], "SOPClassesInStudy")}
+            if sop_uids is None and series_uid is None:
+                count = _int(found[0], "NumberOfStudyRelatedInstances")
+                request = _query("STUDY", (), StudyInstanceUID=study_uid)
+            elif sop_uids is None:
+                series = self._find(assoc, _query(
+                    "SERIES", ("NumberOfSeriesRelatedInstances",), StudyInstanceUID=study_uid,
+                    SeriesInstanceUID=series_uid))
+                if not series:
+                    raise PacsError(f"the PACS has no series {series_uid} in study {study_uid}")
+                count = _int(series[0], "NumberOfSeriesRelatedInstances")
+                request = _query("SERIES", (), StudyInstanceUID=study_uid,
+                                 SeriesInstanceUID=series_uid)
+            else:
+                count = None
+            if classes and count is not None:
+                return _Plan(classes, [request], count)
+            study = self._study(assoc, study_uid)
+        finally:
+            self._release(assoc)
         if study is None:
             raise PacsError(f"the PACS has no study {study_uid}")
+        return self._plan_from_listing(study, series_uid, sop_uids)
+
+    @staticmethod
+    def _plan_from_listing(
+        study: StudyInfo, series_uid: str | None, sop_uids: list[str] | None
+    ) -> _Plan:
+        """C-GET/C-MOVE requests from the study's listing: STUDY, SERIES, or IMAGE level with a
+        list of SOP Instance UIDs per series (PS3.4 C.2.2.2.2 list of UID matching)."""
+        study_uid = study.study_instance_uid
         series_list = study.series
         if series_uid is not None:
             series_list = [s for s in series_list if s.series_instance_uid == series_uid]
@@ -433,20 +473,20 @@ class DimsePacs:
             plan.sop_classes.update(i.sop_class_uid for i in instances)
             plan.expected += len(instances)
             if wanted is not None and instances:
-                plan.requests.append(("IMAGE", _query(
+                plan.requests.append(_query(
                     "IMAGE", (), StudyInstanceUID=study_uid,
                     SeriesInstanceUID=series.series_instance_uid,
                     SOPInstanceUID=[i.sop_instance_uid for i in instances],  # type: ignore[arg-type]
-                )))
+                ))
         if wanted is not None:
             missing = len(wanted) - plan.expected
             if missing:
                 raise PacsError(f"{missing} of the requested instances are not in the PACS")
         elif series_uid is not None:
-            plan.requests.append(("SERIES", _query(
-                "SERIES", (), StudyInstanceUID=study_uid, SeriesInstanceUID=series_uid)))
+            plan.requests.append(_query(
+                "SERIES", (), StudyInstanceUID=study_uid, SeriesInstanceUID=series_uid))
         else:
-            plan.requests.append(("STUDY", _query("STUDY", (), StudyInstanceUID=study_uid)))
+            plan.requests.append(_query("STUDY", (), StudyInstanceUID=study_uid))
         return plan
 
     def retrieve(
@@ -512,7 +552,7 @@ class DimsePacs:
         contexts, roles = self._get_contexts(plan.sop_classes)
         assoc = self._associate(contexts, roles, [(evt.EVT_C_STORE, store_into, [queue])])
         try:
-            for _, request in plan.requests:
+            for request in plan.requests:
                 responses = assoc.send_c_get(request, StudyRootQueryRetrieveInformationModelGet)
                 self._follow(assoc, responses, "C-GET", queue)
                 if queue.cancelled:
@@ -526,7 +566,7 @@ class DimsePacs:
         assert self.router is not None
         assoc = self._associate([build_context(StudyRootQueryRetrieveInformationModelMove)])
         try:
-            for _, request in plan.requests:
+            for request in plan.requests:
                 msg_id = self.router.open(queue)
                 try:
                     responses = assoc.send_c_move(
