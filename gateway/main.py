@@ -6,13 +6,17 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from pynetdicom.transport import ThreadedAssociationServer
 
+from gateway.ae import start_scp
 from gateway.api import problems
 from gateway.api.deps import GatewayContext
 from gateway.api.routes import rad69, status, wado_rs, wado_uri
 from gateway.core.config import GatewaySettings
+from gateway.forwarding import ForwardWatcher, Spool
 from gateway.models import ALEMBIC_DIR
 from gateway.pacs import Pacs
+from gateway.pacs.dimse import DimsePacs, MoveRouter
 from gateway.publisher import Publisher
 from gateway.sweep import Sweeper
 from partage.db import Database, migrate
@@ -31,9 +35,13 @@ def create_app(settings: GatewaySettings | None = None, pacs: Pacs | None = None
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         sweeper.start()  # periodic sweeps, and studies the forwarding reports complete
+        forwarding = _start_forwarding(settings, ctx.pacs, sweeper) if settings.dicom_port else None
         try:
             yield
         finally:
+            if forwarding is not None:
+                forwarding[0].stop()
+                forwarding[1].shutdown()
             sweeper.stop()
             publisher.close()
             db.engine.dispose()
@@ -63,3 +71,13 @@ def create_app(settings: GatewaySettings | None = None, pacs: Pacs | None = None
         return {"status": "ok"}
 
     return app
+
+
+def _start_forwarding(settings: GatewaySettings, pacs: Pacs, sweeper: Sweeper
+                      ) -> tuple[ForwardWatcher, ThreadedAssociationServer]:
+    """The C-STORE SCP the PACS forwards to (and our C-MOVEs land on, through the DIMSE
+    adapter's router), and the quiet-period watcher handing completed studies to the sweeper."""
+    router = pacs.router if isinstance(pacs, DimsePacs) and pacs.router else None
+    spool = Spool(settings.data_dir / "spool", settings.quiet_period_s)
+    server = start_scp(settings, router or MoveRouter(settings.ae_title), spool, settings.host)
+    return ForwardWatcher(spool, sweeper.on_study_complete).start(), server
