@@ -24,6 +24,17 @@ STUDIES = {"a": "IDS-DEPT022-a", "b": "IDS-DEPT024-a", "c": "IDS-DEPT042-a"}
 NIST_REPOSITORY = "1.3.6.1.4.1.21367.13.80.110"
 #: assigning authority of accession numbers in the tests' affinity domain (ids_2018-4800)
 ACCESSION_AUTHORITY = "1.3.6.1.4.1.21367.13.202.2000"
+#: the affinity-domain codes the ids_2018-4800 readme asks a source to use: gateway setting →
+#: (DocumentEntry classification scheme, code, coding scheme, display name)
+AFFINITY_CODES = {
+    "class_code": (Scheme.DE_CLASS_CODE, "IMAGES", "1.3.6.1.4.1.19376.1.2.6.1", "Images"),
+    "confidentiality_code": (Scheme.DE_CONFIDENTIALITY_CODE, "R", "2.16.840.1.113883.5.25",
+                             "restricted"),
+    "healthcare_facility_type_code": (Scheme.DE_HEALTHCARE_FACILITY_TYPE_CODE, "35971002",
+                                      "2.16.840.1.113883.6.96", "Ambulatory care site"),
+    "practice_setting_code": (Scheme.DE_PRACTICE_SETTING_CODE, "Practice-A",
+                              "1.3.6.1.4.1.21367.2017.3", "Radiology"),
+}
 #: the tags NIST's ``sameDcmImgs`` compares between a returned image and the original
 SAME_TAGS = ("SOPClassUID", "SOPInstanceUID", "PatientID", "PatientBirthDate", "PatientSex",
              "StudyInstanceUID", "SeriesInstanceUID")

@@ -46,6 +46,7 @@ from partage import soapclient
 from partage.conformance.execute import Row
 from partage.conformance.imaging.fixture import (
     ACCESSION_AUTHORITY,
+    AFFINITY_CODES,
     NIST_REPOSITORY,
     ImagingStudy,
 )
@@ -146,6 +147,9 @@ def metadata_rules(entry: ExtrinsicObject, kos_uid: str, study: ImagingStudy) ->
     same("eventCodeList", sorted((c.node_representation, c.coding_scheme)
                                  for c in entry.classified(Scheme.DE_EVENT_CODE)),
          sorted((c.code, c.scheme) for c in event_codes(study.evidence())))
+    for name, (scheme, code, coding_scheme, _) in AFFINITY_CODES.items():
+        same(name, [(c.node_representation, c.coding_scheme) for c in entry.classified(scheme)],
+             [(code, coding_scheme)])
     accession = (f"{study.head.AccessionNumber}^^^&{ACCESSION_AUTHORITY}&ISO^"
                  f"{ReferenceIdType.ACCESSION}")
     if accession not in entry.slot_values(REFERENCE_ID_SLOT):

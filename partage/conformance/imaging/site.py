@@ -25,6 +25,7 @@ from partage.conformance.feed import RestFeed
 from partage.conformance.imaging.common import Source
 from partage.conformance.imaging.fixture import (
     ACCESSION_AUTHORITY,
+    AFFINITY_CODES,
     NIST_REPOSITORY,
     ImagingStudy,
 )
@@ -96,7 +97,7 @@ def _publish_rows(client: httpx.Client, gateway_url: str, token: str,
 
 @contextmanager
 def own_site(client: httpx.Client, studies: dict[str, ImagingStudy]) -> Iterator[OwnSite]:
-    from gateway.core.config import GatewaySettings
+    from gateway.core.config import CodeSetting, GatewaySettings
     from gateway.main import create_app
     from partage.conformance.runner import own_services
     from partage.devissuer import DevIssuer
@@ -125,6 +126,8 @@ def own_site(client: httpx.Client, studies: dict[str, ImagingStudy]) -> Iterator
             registry_url=endpoints.registry, repository_url=endpoints.repository,
             identity_url=feed.base, issuer=issuer.url, audience=AUDIENCE,
             dicom_port=0, sweep_interval_s=3600, sweep_days=_sweep_days(studies),
+            **{name: CodeSetting(code=code, scheme=scheme, display=display)
+               for name, (_, code, scheme, display) in AFFINITY_CODES.items()},
         )
         gateway = stack.enter_context(background(create_app(settings), port=port))
         rows = _publish_rows(client, gateway.url, issuer.token("conformance", ["site-admin"]),
