@@ -5,6 +5,7 @@ what Orthanc holds."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,6 +70,15 @@ def store_rest(orthanc: Orthanc, spec: StudySpec | None = None) -> StoredStudy:
     return StoredStudy(spec, datasets, orthanc_study_id(orthanc, spec.study_instance_uid))
 
 
+def dcmtk(tool: str) -> str:
+    """The path of dcmtk's ``tool`` from the system directories: the virtualenv's ``bin`` holds
+    pynetdicom's apps under the same names (``storescu``, ``findscu``, ``getscu``…)."""
+    path = shutil.which(tool, path=os.defpath)
+    if path is None:
+        raise FileNotFoundError(f"dcmtk's {tool} is not installed")
+    return path
+
+
 def store_storescu(orthanc: Orthanc, folder: Path, spec: StudySpec | None = None) -> StoredStudy:
     """Build the study, write it to ``folder`` and send it with dcmtk ``storescu`` (C-STORE,
     TCP_NODELAY=1), as a modality would."""
@@ -81,7 +91,7 @@ def store_storescu(orthanc: Orthanc, folder: Path, spec: StudySpec | None = None
         path.write_bytes(part10(ds))
         paths.append(str(path))
     subprocess.run(
-        ["storescu", "-aec", orthanc.config.ae_title, "-aet", "MODALITY",
+        [dcmtk("storescu"), "-aec", orthanc.config.ae_title, "-aet", "MODALITY",
          "127.0.0.1", str(orthanc.config.dicom_port), *paths],
         check=True, capture_output=True, timeout=120, env={**os.environ, "TCP_NODELAY": "1"},
     )
