@@ -128,11 +128,13 @@ def main(argv: list[str] | None = None) -> int:
     gateway.set_defaults(func=_gateway)
 
     bench = sub.add_parser("bench", help="run a benchmark and print its ratios")
-    bench.add_argument("name", choices=["registry"])
+    bench.add_argument("name", choices=["registry", "gateway"])
     bench.add_argument("--json", action="store_true", help="print one JSON object")
-    bench.add_argument("--quick", action="store_true", help="100 k entries instead of 1 M")
+    bench.add_argument("--quick", action="store_true", help="registry: 100 k entries instead "
+                       "of 1 M; gateway: a 400 MB large study and 200 backlog studies (≤ 5 min)")
     bench.add_argument("--backend", choices=["postgresql", "sqlite"], default="postgresql",
-                       help="database of the run (PostgreSQL: PARTAGE_BENCH_POSTGRES_URL)")
+                       help="registry database of the run (PostgreSQL: "
+                       "PARTAGE_BENCH_POSTGRES_URL)")
     bench.set_defaults(func=_bench)
 
     args = parser.parse_args(argv)

@@ -19,6 +19,8 @@ import httpx
 
 ORTHANC_BINARY = "/usr/sbin/Orthanc"
 PLUGINS_DIR = Path("/usr/share/orthanc/plugins")
+#: dcmtk's tools (pynetdicom installs apps of the same names into the virtual environment)
+DCMTK_BIN = Path("/usr/bin")
 #: Debian packages a site PACS needs (installed by ./dev when missing)
 DEBIAN_PACKAGES = ("orthanc", "orthanc-dicomweb", "orthanc-gdcm", "dcmtk")
 
@@ -151,6 +153,17 @@ class Orthanc:
         answer = httpx.post(f"{self.url}/instances", content=dicom, timeout=60)
         answer.raise_for_status()
         return str(answer.json()["ID"])
+
+    def store_folder(self, folder: Path, calling_ae: str = "MODALITY",
+                     timeout: float = 600.0) -> None:
+        """Send every file under ``folder`` with dcmtk ``storescu`` over one association
+        (C-STORE, ``TCP_NODELAY=1``), as a modality would: the fastest way in."""
+        subprocess.run(
+            [str(DCMTK_BIN / "storescu"), "+sd", "+r", "-aec", self.config.ae_title,
+             "-aet", calling_ae, "127.0.0.1", str(self.config.dicom_port), str(folder)],
+            check=True, capture_output=True, timeout=timeout,
+            env={**os.environ, "TCP_NODELAY": "1"},
+        )
 
     def __enter__(self) -> Orthanc:
         return self.start()
