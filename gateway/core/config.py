@@ -33,6 +33,9 @@ class GatewaySettings(ServiceSettings):
     site_name: str = "CHU Nord"
     #: assigning authority (OID) of the site's local patient IDs
     local_patient_authority: str = "1.2.250.1.999.1.1.1"
+    #: assigning authority (OID) of the site's accession numbers (referenceIdList CXi.4);
+    #: empty: the site OID
+    accession_authority: str = ""
     #: this gateway's repositoryUniqueId: Retrieve Location UID in every KOS it publishes
     repository_unique_id: str = "1.2.250.1.999.1.1.2"
     #: base URL consumers reach this gateway on (Retrieve URL of WADO-RS in the KOS)

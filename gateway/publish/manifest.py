@@ -60,7 +60,8 @@ def site_profile(settings: GatewaySettings, patient_id_authority: str) -> kos.Si
     by the site itself."""
     return kos.SiteProfile(
         site_oid=settings.site_oid, site_name=settings.site_name,
-        patient_id_authority=patient_id_authority, accession_authority=settings.site_oid,
+        patient_id_authority=patient_id_authority,
+        accession_authority=settings.accession_authority or settings.site_oid,
         class_code=_code(settings.class_code), type_code=_code(settings.type_code),
         practice_setting_code=_code(settings.practice_setting_code),
         healthcare_facility_type_code=_code(settings.healthcare_facility_type_code),

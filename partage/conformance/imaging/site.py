@@ -119,8 +119,7 @@ def own_site(client: httpx.Client, studies: dict[str, ImagingStudy]) -> Iterator
         settings = GatewaySettings(
             data_dir=tmp / "gateway", log_json=False, port=port,
             public_url=f"http://127.0.0.1:{port}", site_name="Partage IDS",
-            # the site issues the accession numbers: the affinity domain's OID for them
-            site_oid=ACCESSION_AUTHORITY, local_patient_authority=LOCAL_AUTHORITY,
+            accession_authority=ACCESSION_AUTHORITY, local_patient_authority=LOCAL_AUTHORITY,
             repository_unique_id=NIST_REPOSITORY,
             pacs_adapter="dicomweb", pacs_dicomweb_url=orthanc.dicomweb,
             registry_url=endpoints.registry, repository_url=endpoints.repository,
