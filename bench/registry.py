@@ -1,16 +1,21 @@
 """Registry at scale: ITI-18 FindDocuments latency at a small and a large size, and ITI-42
-throughput, over real HTTP against the registry app served on loopback.
+throughput, over real HTTP against the registry served on loopback.
 
-The database is created for the run and dropped after it. It is loaded directly (``bench.loader``)
-to the small size at ``ENTRIES_PER_PATIENT`` entries per patient, measured, grown with new
-patients at the same density to the large size, measured again; then ITI-42 submissions of
-several KOS entries each are registered through the SOAP endpoint.
+The registry under test runs as it is deployed, ``partage serve registry`` (one uvicorn
+process, settings from the environment), in a process of its own: the load generator does not
+share its interpreter (nor its GIL). The database is created for the run and dropped after it.
+It is loaded directly (``bench.loader``) to the small size at ``ENTRIES_PER_PATIENT`` entries
+per patient, measured, grown with new patients at the same density to the large size, measured
+again; then ITI-42 submissions of several KOS entries each are registered through the SOAP
+endpoint by a few concurrent clients.
 """
 
 from __future__ import annotations
 
 import os
 import random
+import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -27,11 +32,11 @@ import psycopg
 from bench import soapclient
 from bench.loader import load, plan
 from bench.synthetic import DCM, IHE_CLASS, MODALITIES, Region, patient_cx
-from ihe.ebrim import AdhocQueryRequest, SubmitObjectsRequest
-from partage.db import make_engine
-from partage.serve import background
-from registry.core.config import RegistrySettings
-from registry.main import create_app
+from ihe.ebrim import AdhocQueryRequest
+from ihe.soap import Action
+from partage.db import make_engine, migrate
+from partage.serve import free_port
+from registry.main import ALEMBIC_DIR
 
 POSTGRES_URL_ENV = "PARTAGE_BENCH_POSTGRES_URL"
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -42,6 +47,9 @@ REGISTER_SEED = 10**9
 TARGET_P99_MS = 50.0
 TARGET_RATIO = 2.0
 TARGET_REGISTER_PER_S = 500.0
+#: uvicorn processes serving the registry: one, as ``partage serve registry`` deploys it
+SERVER_WORKERS = 1
+SERVER_COMMAND = (sys.executable, "-m", "partage.cli", "serve", "registry")
 
 
 @dataclass(frozen=True)
@@ -90,6 +98,46 @@ def database(backend: str) -> Iterator[str]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@contextmanager
+def served(db_url: str, data_dir: Path, timeout: float = 60.0) -> Iterator[str]:
+    """``partage serve registry`` on a free loopback port in a child process, configured by
+    environment as in deployment; its base URL once /health answers. Its log goes to
+    ``data_dir/registry.log`` (quoted if it fails to start)."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "PARTAGE_REGISTRY_DATABASE_URL": db_url,
+        "PARTAGE_REGISTRY_HOST": "127.0.0.1",
+        "PARTAGE_REGISTRY_PORT": str(port),
+        "PARTAGE_REGISTRY_DATA_DIR": str(data_dir),
+        "PARTAGE_REGISTRY_MLLP_PORT": "0",
+    }
+    log_path = data_dir / "registry.log"
+    url = f"http://127.0.0.1:{port}"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(SERVER_COMMAND, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if process.poll() is not None or time.monotonic() > deadline:
+                tail = log_path.read_text("utf-8", "replace")[-2000:]
+                raise RuntimeError(f"registry did not start on {url}:\n{tail}")
+            try:
+                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 def _requests(patients: int, count: int, seed: int) -> list[AdhocQueryRequest]:
     """The query mix of a portal: by patient, half of them narrowed by class, modality or a
     service-time window (as the prior-study panel does)."""
@@ -124,14 +172,15 @@ def _percentile(samples: list[float], q: float) -> float:
 def measure_queries(url: str, patients: int, cfg: Config) -> dict[str, float]:
     """FindDocuments latencies in ms (p50, p99) and the mean number of entries answered."""
     requests = _requests(patients, cfg.warmup + cfg.queries, seed=patients)
+    bodies = [soapclient.envelope(Action.STORED_QUERY, r, url) for r in requests]
     deadline = time.monotonic() + cfg.measure_seconds
     latencies: list[float] = []
     returned = 0
     with httpx.Client(timeout=30) as client:
-        for i, request in enumerate(requests):
+        for i, body in enumerate(bodies):
             if time.monotonic() > deadline:
                 break
-            elapsed, count = soapclient.query(client, url, request)
+            elapsed, count = soapclient.query_bytes(client, url, body)
             if i >= cfg.warmup:
                 latencies.append(elapsed * 1000)
                 returned += count
@@ -145,24 +194,30 @@ def measure_registrations(url: str, patients: int, cfg: Config) -> float:
     """Document entries registered per second by ITI-42, ``register_threads`` at a time."""
     region = Region(REGISTER_SEED)
     rng = random.Random(REGISTER_SEED)
-    submissions = [region.submission(rng.randrange(patients), cfg.docs_per_submission)
-                   for _ in range(cfg.submissions)]
+    # serialised before the clock starts: the load generator's own work is not measured
+    bodies = [
+        soapclient.envelope(
+            Action.REGISTER, region.submission(rng.randrange(patients), cfg.docs_per_submission),
+            url,
+        )
+        for _ in range(cfg.submissions)
+    ]
     deadline = time.monotonic() + cfg.measure_seconds
 
-    def send(batch: list[SubmitObjectsRequest]) -> int:
+    def send(batch: list[bytes]) -> int:
         done = 0
         with httpx.Client(timeout=60) as client:
-            for submission in batch:
+            for body in batch:
                 if time.monotonic() > deadline:
                     break
-                soapclient.register(client, url, submission)
+                soapclient.register_bytes(client, url, body)
                 done += cfg.docs_per_submission
         return done
 
     threads = cfg.register_threads
     start = time.perf_counter()
     with ThreadPoolExecutor(threads) as pool:
-        registered = sum(pool.map(send, [submissions[i::threads] for i in range(threads)]))
+        registered = sum(pool.map(send, [bodies[i::threads] for i in range(threads)]))
     return registered / (time.perf_counter() - start)
 
 
@@ -174,12 +229,11 @@ def run(cfg: Config) -> dict[str, Any]:
     large_patients = cfg.large // ENTRIES_PER_PATIENT
     deadline = time.monotonic() + cfg.load_seconds
     with database(cfg.backend) as db_url, tempfile.TemporaryDirectory() as data_dir:
-        settings = RegistrySettings(database_url=db_url, data_dir=Path(data_dir))
-        app = create_app(settings)  # migrates the empty database
         engine = make_engine(db_url)
         try:
-            with background(app) as server:
-                endpoint = f"{server.url}/registry"
+            migrate(engine, ALEMBIC_DIR)  # the server would too; the loader needs the schema
+            with served(db_url, Path(data_dir)) as server_url:
+                endpoint = f"{server_url}/registry"
                 load(engine, plan(0, small_patients, cfg.small, cfg.chunk_entries),
                      workers=cfg.workers, deadline=deadline, label=f"{cfg.backend} {cfg.small:,}")
                 small = measure_queries(endpoint, small_patients, cfg)
@@ -197,6 +251,9 @@ def run(cfg: Config) -> dict[str, Any]:
     ratio = large["p99"] / small["p99"]
     return {
         "backend": cfg.backend,
+        "server": "partage serve registry (own process)",
+        "server_workers": SERVER_WORKERS,
+        "register_clients": cfg.register_threads,
         "entries_10k": cfg.small,
         "entries_1m": cfg.large,
         "patients_10k": small_patients,

@@ -47,7 +47,8 @@ def _post(client: httpx.Client, url: str, action: str, body: bytes) -> tuple[Env
     return envelope, elapsed
 
 
-def _envelope(action: str, body: object, url: str) -> bytes:
+def envelope(action: str, body: object, url: str) -> bytes:
+    """The SOAP request of ``body`` (a message with ``to_element``), ready to post."""
     return Envelope(body=body.to_element(), action=action,  # type: ignore[attr-defined]
                     message_id=f"urn:uuid:{uuid.uuid4()}", to=url).to_bytes()
 
@@ -55,8 +56,12 @@ def _envelope(action: str, body: object, url: str) -> bytes:
 def query(client: httpx.Client, url: str, request: AdhocQueryRequest) -> tuple[float, int]:
     """Run one stored query; return (seconds, objects returned). A failed query raises: a
     benchmark of errors measures nothing."""
-    envelope, elapsed = _post(client, url, Action.STORED_QUERY,
-                              _envelope(Action.STORED_QUERY, request, url))
+    return query_bytes(client, url, envelope(Action.STORED_QUERY, request, url))
+
+
+def query_bytes(client: httpx.Client, url: str, body: bytes) -> tuple[float, int]:
+    """``query`` of an already serialised request (see ``envelope``)."""
+    envelope, elapsed = _post(client, url, Action.STORED_QUERY, body)
     if envelope.body.get("status") != ResponseStatus.SUCCESS:
         errors = AdhocQueryResponse.from_element(envelope.body).errors
         raise RuntimeError(f"stored query failed: {[(e.code, e.context) for e in errors]}")
@@ -66,7 +71,12 @@ def query(client: httpx.Client, url: str, request: AdhocQueryRequest) -> tuple[f
 
 def register(client: httpx.Client, url: str, submission: SubmitObjectsRequest) -> None:
     """ITI-42 Register Document Set-b; raise unless the registry answers Success."""
-    envelope, _ = _post(client, url, Action.REGISTER, _envelope(Action.REGISTER, submission, url))
+    register_bytes(client, url, envelope(Action.REGISTER, submission, url))
+
+
+def register_bytes(client: httpx.Client, url: str, body: bytes) -> None:
+    """``register`` of an already serialised request (see ``envelope``)."""
+    envelope, _ = _post(client, url, Action.REGISTER, body)
     answer = RegistryResponse.from_element(envelope.body)
     if answer.status != ResponseStatus.SUCCESS:
         raise RuntimeError(f"ITI-42 failed: {[(e.code, e.context) for e in answer.errors]}")

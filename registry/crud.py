@@ -18,7 +18,8 @@ import dataclasses
 from collections.abc import Iterable
 
 from lxml import etree
-from sqlalchemy import insert, select
+from sqlalchemy import Table, TextClause, insert, select, text
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session, aliased
 
 from ihe.ebrim import Association, ExtrinsicObject, RegistryObject, RegistryPackage, Scheme
@@ -217,19 +218,60 @@ def add_objects(session: Session, objects: list[StoredObject], *, status: str) -
     keep submission order) and one for all their codes. Returns the new row ids."""
     if not objects:
         return []
-    result = session.execute(
-        insert(_OBJECTS).returning(_OBJECTS.c.id, sort_by_parameter_order=True),
-        [row_values(obj, status=status) for obj in objects],
-    )
-    ids = list(result.scalars())
+    rows = [row_values(obj, status=status) for obj in objects]
+    postgresql = session.get_bind().dialect.name == "postgresql"
+    ids = _insert_unnest(session, rows) if postgresql else _insert_values(session, rows)
     codes = [
-        {"object_id": row_id, "attribute": attribute, "code": code, "scheme": scheme}
+        (row_id, attribute, code, scheme)
         for row_id, obj in zip(ids, objects, strict=True)
         for attribute, code, scheme in code_index(obj)
     ]
-    if codes:
-        session.execute(insert(_CODES), codes)
+    if not codes:
+        return ids
+    if postgresql:
+        session.execute(_INSERT_CODES, dict(zip(_CODE_NAMES, map(list, zip(*codes)), strict=True)))
+    else:
+        session.execute(insert(_CODES), [dict(zip(_CODE_NAMES, c, strict=True)) for c in codes])
     return ids
+
+
+def _insert_values(session: Session, rows: list[dict[str, object]]) -> list[int]:
+    """Any backend: SQLAlchemy's multi-row INSERT … RETURNING, ids in parameter order."""
+    result = session.execute(
+        insert(_OBJECTS).returning(_OBJECTS.c.id, sort_by_parameter_order=True), rows
+    )
+    return list(result.scalars())
+
+
+def _insert_unnest(session: Session, rows: list[dict[str, object]]) -> list[int]:
+    """PostgreSQL: one INSERT … SELECT FROM unnest(arrays), one array per column. The
+    statement text does not depend on the number of rows, so it is parsed and planned once per
+    connection (prepared), and its parameters are a handful of arrays, not one per value.
+    Rows are inserted in list order (ORDER BY ordinality): their ids ascend in that order."""
+    columns = {name: [row[name] for row in rows] for name in _ROW_NAMES}
+    ids = sorted(session.execute(_INSERT_OBJECTS, columns).scalars())
+    if len(ids) != len(rows):
+        raise RuntimeError(f"inserted {len(ids)} rows for {len(rows)} objects")
+    return ids
+
+
+def _unnest_insert(table: Table, names: tuple[str, ...], returning: str = "") -> TextClause:
+    types = [table.c[name].type.compile(dialect=postgresql.dialect()) for name in names]
+    listed = ", ".join(names)
+    arrays = ", ".join(
+        f"CAST(:{name} AS {sql_type.split('(')[0]}[])"
+        for name, sql_type in zip(names, types, strict=True)
+    )
+    return text(
+        f"INSERT INTO {table.name} ({listed}) SELECT {listed} FROM unnest({arrays}) "
+        f"WITH ORDINALITY AS incoming ({listed}, ordinal) ORDER BY ordinal{returning}"
+    )
+
+
+_ROW_NAMES = tuple(c.name for c in _OBJECTS.columns if c.name != "id")
+_CODE_NAMES = ("object_id", "attribute", "code", "scheme")
+_INSERT_OBJECTS = _unnest_insert(_OBJECTS, _ROW_NAMES, " RETURNING id")
+_INSERT_CODES = _unnest_insert(_CODES, _CODE_NAMES)
 
 
 def add_object(session: Session, obj: StoredObject, *, status: str) -> int:
