@@ -17,6 +17,7 @@ COPY ihe ./ihe
 COPY partage ./partage
 COPY registry ./registry
 COPY repository ./repository
+COPY gateway ./gateway
 COPY bench ./bench
 RUN pip install --no-deps . \
     && useradd --system --uid 10001 --home-dir /var/lib/partage partage \

@@ -1,10 +1,13 @@
 """Consistency of the production-like stack (docker-compose.yml): no Docker engine runs here,
-so this is the check that the file would start — names, ports, settings and files agree."""
+so this is the check that the file would start — names, ports, settings and files agree, and
+each site's gateway reaches its own Orthanc the way that Orthanc's configuration says."""
 
 from __future__ import annotations
 
 import importlib
+import json
 import re
+import tomllib
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -17,6 +20,10 @@ from partage.cli import SERVICES
 ROOT = Path(__file__).resolve().parent.parent
 #: ports the infrastructure images listen on (postgres: image default; minio: its --address)
 INFRASTRUCTURE_PORTS = {"postgres": 5432, "minio": 9000}
+#: where a site PACS container reads its Orthanc configuration (deploy/orthanc/Dockerfile)
+ORTHANC_CONFIG = "/etc/partage/orthanc.json"
+#: settings naming addresses outside the stack: how consumers reach a gateway, the region's IdP
+EXTERNAL_URLS = {"PARTAGE_GATEWAY_PUBLIC_URL", "PARTAGE_GATEWAY_ISSUER"}
 _INTERPOLATION = re.compile(r"\$\{(\w+)(?::?[-?]([^}]*))?\}")
 
 
@@ -54,11 +61,21 @@ def _settings_class(name: str) -> type:
     return getattr(importlib.import_module(module), attr)  # type: ignore[no-any-return]
 
 
+def _orthanc_config(service: dict[str, Any]) -> dict[str, Any] | None:
+    """The Orthanc configuration file a site PACS service mounts, parsed; None otherwise."""
+    for volume in service.get("volumes") or []:
+        source, target = volume.split(":")[:2]
+        if target == ORTHANC_CONFIG:
+            return json.loads((ROOT / source).read_text())  # type: ignore[no-any-return]
+    return None
+
+
 def _listening_port(compose: dict[str, Any], name: str) -> int:
     service = compose["services"][name]
     partage = _partage_service(service)
     if partage is None:
-        return INFRASTRUCTURE_PORTS[name]
+        orthanc = _orthanc_config(service)
+        return int(orthanc["HttpPort"]) if orthanc else INFRASTRUCTURE_PORTS[name]
     cls = _settings_class(partage)
     prefix = cls.model_config["env_prefix"]
     return int(_environment(service).get(f"{prefix}PORT", cls.model_fields["port"].default))
@@ -109,10 +126,13 @@ def test_urls_use_service_names_and_their_ports(compose: dict[str, Any]) -> None
             if "://" not in value:
                 continue
             url = urlsplit(value)
+            if var in EXTERNAL_URLS:
+                assert url.scheme in ("http", "https") and url.hostname, f"{name}: {var}"
+                continue
             assert url.hostname in services, f"{name}: {var} points at {url.hostname}"
             assert url.port == _listening_port(compose, url.hostname), f"{name}: {var}"
             checked += 1
-    assert checked >= 4  # two databases, the registry, the object store
+    assert checked >= 13  # 4 databases, registry, identity, repository, object store, DICOMweb
 
 
 def test_databases_are_created_by_the_init_script(compose: dict[str, Any]) -> None:
@@ -153,3 +173,69 @@ def test_dockerfile_installs_the_lock_then_the_project() -> None:
     for copied in re.findall(r"^COPY (\S+)", text, flags=re.M):
         assert (ROOT / copied).exists(), copied
     assert 'ENTRYPOINT ["partage"]' in text
+    packages = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["hatch"]["build"][
+        "targets"]["wheel"]["packages"]
+    for package in packages:  # the image serves every service, the gateway included
+        assert f"COPY {package} ./{package}" in text, package
+
+
+def _gateways(compose: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """Gateway service name → its settings (``PARTAGE_GATEWAY_`` stripped, lower case)."""
+    return {
+        name: {k.removeprefix("PARTAGE_GATEWAY_").lower(): v
+               for k, v in _environment(service).items()}
+        for name, service in compose["services"].items()
+        if _partage_service(service) == "gateway"
+    }
+
+
+def test_two_sites_each_a_pacs_and_a_gateway(compose: dict[str, Any]) -> None:
+    gateways = _gateways(compose)
+    assert len(gateways) == 2
+    for key in ("site_oid", "repository_unique_id", "local_patient_authority", "ae_title",
+                "database_url"):
+        assert len({g[key] for g in gateways.values()}) == 2, f"{key} is shared by the sites"
+    assert {g["pacs_adapter"] for g in gateways.values()} == {"dimse", "dicomweb"}
+    for name, settings in gateways.items():
+        assert settings["repository_unique_id"].startswith(settings["site_oid"] + "."), name
+        pacs = next(d for d in compose["services"][name]["depends_on"] if d.startswith("orthanc"))
+        assert _orthanc_config(compose["services"][pacs]) is not None, f"{name} → {pacs}"
+
+
+def test_gateways_reach_their_orthanc_as_it_is_configured(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    for name, settings in _gateways(compose).items():
+        if settings["pacs_adapter"] == "dimse":
+            pacs = settings["pacs_host"]
+            orthanc = _orthanc_config(services[pacs])
+            assert orthanc is not None, f"{name}: {pacs} is not a site PACS"
+            assert int(settings["pacs_port"]) == orthanc["DicomPort"], name
+        else:
+            url = urlsplit(settings["pacs_dicomweb_url"])
+            pacs = str(url.hostname)
+            orthanc = _orthanc_config(services[pacs])
+            assert orthanc is not None, f"{name}: {pacs} is not a site PACS"
+            web = orthanc["DicomWeb"]
+            assert web["Enable"] and url.path.rstrip("/") == web["Root"].rstrip("/"), name
+            # Orthanc writes Retrieve URLs with this host: the gateway's own view of it
+            assert web["Host"] == url.netloc, name
+        assert settings["pacs_ae_title"] == orthanc["DicomAet"], name
+        assert orthanc["RemoteAccessAllowed"] and orthanc["DicomAlwaysAllowGet"], pacs
+        # the PACS knows its gateway as a DICOM peer (forwarding, C-MOVE destination)
+        peers = {tuple(m) for m in orthanc["DicomModalities"].values()}
+        assert (settings["ae_title"], name, int(settings["dicom_port"])) in peers, pacs
+        plugins = {Path(p).name for p in orthanc["Plugins"]}
+        assert {"libOrthancDicomWeb.so", "libOrthancGdcm.so"} <= plugins, pacs
+
+
+def test_site_pacs_image_is_the_tested_orthanc(compose: dict[str, Any]) -> None:
+    from partage.orthanc import DEBIAN_PACKAGES, ORTHANC_BINARY
+
+    for name, service in compose["services"].items():
+        if _orthanc_config(service) is None:
+            continue
+        dockerfile = (ROOT / service["build"]["context"] / "Dockerfile").read_text()
+        assert all(pkg in dockerfile for pkg in DEBIAN_PACKAGES if pkg != "dcmtk"), name
+        assert f'ENTRYPOINT ["{ORTHANC_BINARY}"]' in dockerfile
+        assert f'CMD ["{ORTHANC_CONFIG}"]' in dockerfile
+        assert "TCP_NODELAY=1" in dockerfile
