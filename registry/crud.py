@@ -15,11 +15,13 @@ Nothing here validates: ``registry.submission`` checks a submission fully before
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 
 from lxml import etree
-from sqlalchemy import Table, TextClause, insert, select, text
+from sqlalchemy import Connection, Table, insert, select
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, aliased
 
 from ihe.ebrim import Association, ExtrinsicObject, RegistryObject, RegistryPackage, Scheme
@@ -214,23 +216,26 @@ _NO_COLUMNS: dict[str, object] = dict.fromkeys(
 
 def add_objects(session: Session, objects: list[StoredObject], *, status: str) -> list[int]:
     """Insert ``objects`` (ids already resolved to ``urn:uuid:``) with their code index, in
-    two statements: one multi-row INSERT … RETURNING (ids ascend in list order, so answers
-    keep submission order) and one for all their codes. Returns the new row ids."""
+    two statements, one for the objects and one for all their codes; the new rows' ids ascend
+    in list order (answers keep submission order). Returns those ids."""
     if not objects:
         return []
     rows = [row_values(obj, status=status) for obj in objects]
-    postgresql = session.get_bind().dialect.name == "postgresql"
-    ids = _insert_unnest(session, rows) if postgresql else _insert_values(session, rows)
+    connection = session.connection()
+    postgresql = connection.dialect.name == "postgresql"
+    ids = _insert_postgresql(connection, rows) if postgresql else _insert_values(session, rows)
+    if len(ids) != len(rows):
+        raise RuntimeError(f"inserted {len(ids)} rows for {len(rows)} objects")
     codes = [
         (row_id, attribute, code, scheme)
         for row_id, obj in zip(ids, objects, strict=True)
         for attribute, code, scheme in code_index(obj)
     ]
-    if not codes:
-        return ids
-    if postgresql:
-        session.execute(_INSERT_CODES, dict(zip(_CODE_NAMES, map(list, zip(*codes)), strict=True)))
-    else:
+    if codes and postgresql:
+        columns = dict(zip(_CODE_NAMES, map(list, zip(*codes)), strict=True))
+        with _driver_errors(_INSERT_CODES), connection.connection.driver_connection.cursor() as cursor:
+            cursor.execute(_INSERT_CODES, columns)
+    elif codes:
         session.execute(insert(_CODES), [dict(zip(_CODE_NAMES, c, strict=True)) for c in codes])
     return ids
 
@@ -243,34 +248,57 @@ def _insert_values(session: Session, rows: list[dict[str, object]]) -> list[int]
     return list(result.scalars())
 
 
-def _insert_unnest(session: Session, rows: list[dict[str, object]]) -> list[int]:
-    """PostgreSQL: one INSERT … SELECT FROM unnest(arrays), one array per column. The
-    statement text does not depend on the number of rows, so it is parsed and planned once per
-    connection (prepared), and its parameters are a handful of arrays, not one per value.
-    Rows are inserted in list order (ORDER BY ordinality): their ids ascend in that order."""
-    columns = {name: [row[name] for row in rows] for name in _ROW_NAMES}
-    ids = sorted(session.execute(_INSERT_OBJECTS, columns).scalars())
-    if len(ids) != len(rows):
-        raise RuntimeError(f"inserted {len(ids)} rows for {len(rows)} objects")
+def _insert_postgresql(connection: Connection, rows: list[dict[str, object]]) -> list[int]:
+    """PostgreSQL, on the session's own psycopg connection (same transaction): one INSERT …
+    RETURNING per row, all sent at once in a pipeline (one round trip), in list order. The
+    statement is the same for every row, so the server parses and plans it once per
+    connection; its values go as plain parameters (an XML text inside an array literal would
+    be escaped in Python, four times slower)."""
+    ids: list[int] = []
+    with _driver_errors(_INSERT_OBJECT), connection.connection.driver_connection.cursor() as cursor:
+        cursor.executemany(_INSERT_OBJECT, rows, returning=True)
+        while True:
+            ids.extend(row[0] for row in cursor.fetchall())
+            if not cursor.nextset():
+                break
     return ids
 
 
-def _unnest_insert(table: Table, names: tuple[str, ...], returning: str = "") -> TextClause:
-    types = [table.c[name].type.compile(dialect=postgresql.dialect()) for name in names]
-    listed = ", ".join(names)
-    arrays = ", ".join(
-        f"CAST(:{name} AS {sql_type.split('(')[0]}[])"
-        for name, sql_type in zip(names, types, strict=True)
-    )
-    return text(
-        f"INSERT INTO {table.name} ({listed}) SELECT {listed} FROM unnest({arrays}) "
-        f"WITH ORDINALITY AS incoming ({listed}, ordinal) ORDER BY ordinal{returning}"
-    )
+@contextmanager
+def _driver_errors(statement: str) -> Iterator[None]:
+    """Raise the driver's errors as SQLAlchemy raises them (``IntegrityError``, ``DataError``
+    …), as for every other statement of the session: the callers handle those."""
+    import psycopg
+
+    try:
+        yield
+    except psycopg.Error as exc:
+        raise DBAPIError.instance(statement, None, exc, psycopg.Error) from exc
 
 
 _ROW_NAMES = tuple(c.name for c in _OBJECTS.columns if c.name != "id")
 _CODE_NAMES = ("object_id", "attribute", "code", "scheme")
-_INSERT_OBJECTS = _unnest_insert(_OBJECTS, _ROW_NAMES, " RETURNING id")
+_INSERT_OBJECT = (
+    f"INSERT INTO {_OBJECTS.name} ({', '.join(_ROW_NAMES)}) "
+    f"VALUES ({', '.join(f'%({name})s' for name in _ROW_NAMES)}) RETURNING id"
+)
+
+
+def _unnest_insert(table: Table, names: tuple[str, ...]) -> str:
+    """PostgreSQL INSERT … SELECT FROM unnest(arrays), one array parameter per column (psycopg
+    placeholders), rows in array order: one statement whatever the row count."""
+    types = [table.c[name].type.compile(dialect=postgresql.dialect()) for name in names]
+    listed = ", ".join(names)
+    arrays = ", ".join(
+        f"CAST(%({name})s AS {sql_type.split('(')[0]}[])"
+        for name, sql_type in zip(names, types, strict=True)
+    )
+    return (
+        f"INSERT INTO {table.name} ({listed}) SELECT {listed} FROM unnest({arrays}) "
+        f"WITH ORDINALITY AS incoming ({listed}, ordinal) ORDER BY ordinal"
+    )
+
+
 _INSERT_CODES = _unnest_insert(_CODES, _CODE_NAMES)
 
 

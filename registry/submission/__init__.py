@@ -62,9 +62,10 @@ def _submit(
     update: bool,
     now: str | None,
     new_id: Callable[[], str],
+    in_place: bool,
 ) -> list[RegistryError]:
     problems = Problems()
-    submission = read_submission(request, problems)
+    submission = read_submission(request, problems, in_place=in_place)
     if submission is None:
         return problems
     check_metadata(submission, policy.codes, problems)  # cites the source's own ids
@@ -102,9 +103,14 @@ def register(
     *,
     now: str | None = None,
     new_id: Callable[[], str] = _new_uuid,
+    in_place: bool = False,
 ) -> list[RegistryError]:
-    """ITI-42: register ``request``; return its errors and warnings (empty: all stored)."""
-    return _submit(db, request, policy, update=False, now=now, new_id=new_id)
+    """ITI-42: register ``request``; return its errors and warnings (empty: all stored).
+    ``in_place``: ``request`` was parsed for this call only, its objects are rewritten (symbolic
+    ids resolved) instead of copied first."""
+    return _submit(
+        db, request, policy, update=False, now=now, new_id=new_id, in_place=in_place
+    )
 
 
 def update_status(
@@ -114,6 +120,9 @@ def update_status(
     *,
     now: str | None = None,
     new_id: Callable[[], str] = _new_uuid,
+    in_place: bool = False,
 ) -> list[RegistryError]:
     """ITI-57 availabilityStatus update (UpdateAvailabilityStatus associations)."""
-    return _submit(db, request, policy, update=True, now=now, new_id=new_id)
+    return _submit(
+        db, request, policy, update=True, now=now, new_id=new_id, in_place=in_place
+    )

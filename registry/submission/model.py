@@ -168,15 +168,18 @@ def _clone(node: Any) -> Any:
 _IMMUTABLE = (str, int, float, type(None))
 
 
-def read_submission(request: SubmitObjectsRequest, problems: Problems) -> Submission | None:
-    """Sort ``request``'s objects by role (copies: the caller's request is left alone);
-    ``None`` (with problems reported) when there is not exactly one SubmissionSet
-    (ITI TF-3 §4.1.4)."""
+def read_submission(
+    request: SubmitObjectsRequest, problems: Problems, *, in_place: bool = False
+) -> Submission | None:
+    """Sort ``request``'s objects by role (copies: the caller's request is left alone, unless
+    ``in_place``: a request parsed for this call alone is used as it is); ``None`` (with
+    problems reported) when there is not exactly one SubmissionSet (ITI TF-3 §4.1.4)."""
     documents: list[ExtrinsicObject] = []
     packages: list[RegistryPackage] = []
     associations: list[Association] = []
     loose: list[Classification] = []
-    for obj in map(_clone, request.objects):  # resolution rewrites ids: keep the caller's
+    # resolution rewrites ids: keep the caller's
+    for obj in request.objects if in_place else map(_clone, request.objects):
         if isinstance(obj, ExtrinsicObject):
             documents.append(obj)
         elif isinstance(obj, RegistryPackage):

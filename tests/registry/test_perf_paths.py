@@ -214,6 +214,21 @@ def test_a_failure_after_the_writes_keeps_nothing(
     assert _counts(db) == before
 
 
+def test_a_duplicate_caught_by_the_database_is_reported(
+    db: Database, conformance_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A concurrent submission registering the same SubmissionSet uniqueId between check and
+    write: the unique index refuses the batch, reported as a duplicate (the driver's error
+    surfaces as SQLAlchemy's IntegrityError on every backend)."""
+    request = nist(conformance_dir, "12346/single_doc/single_doc.xml")
+    assert register(db, request, Policy()) == []
+    before = _counts(db)
+    monkeypatch.setattr(crud, "rows_by_unique_ids", lambda session, wanted: {k: [] for k in wanted})
+    errors = register(db, request, Policy())
+    assert [e.code for e in errors] == ["XDSDuplicateUniqueIdInRegistry"]
+    assert _counts(db) == before
+
+
 def test_read_submission_leaves_the_request_alone(conformance_dir: Path) -> None:
     request = nist(conformance_dir, "12346/two_doc_w_fol/two_doc_w_fol.xml")
     original = etree.tostring(request.to_element())

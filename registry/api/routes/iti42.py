@@ -31,7 +31,7 @@ def make_handler(ctx: RegistryContext) -> Callable[[SoapRequest], SoapReply]:
         parsed = parse(request)
         if isinstance(parsed, RegistryResponse):
             return SoapReply(body=parsed.to_element())
-        errors = register(ctx.db, parsed, policy_of(ctx))
+        errors = register(ctx.db, parsed, policy_of(ctx), in_place=True)  # parsed for this call
         return SoapReply(body=RegistryResponse.from_errors(errors).to_element())
 
     return handle
