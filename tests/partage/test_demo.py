@@ -1,20 +1,43 @@
-"""The README's demo: the region comes up, the sample walks ITI-41 → ITI-18 → ITI-43, and a
-second start on the same folder works too (the set-up command is idempotent)."""
+"""The README's demo: the region and two imaging sites come up, the sample walks ITI-41 → ITI-18
+→ ITI-43, the sites' studies are loaded and published by their gateways, and a second start on
+the same folder works too (the set-up command is idempotent: nothing is loaded or published
+twice)."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
 from partage import demo
+from partage.demo_sites import STUDIES, SITES
+from partage.orthanc import dcmtk_available
 from partage.serve import free_port
 
+pytestmark = pytest.mark.skipif(not dcmtk_available(), reason="dcmtk is not installed")
 
-def test_demo_runs_twice_on_the_same_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    for _ in range(2):
-        ports = {"registry": free_port(), "repository": free_port(), "mllp": free_port()}
+
+def published_lines(err: str) -> dict[str, int]:
+    return {name: int(n) for name, n in re.findall(r"^  (.+) \([\d.]+\): (\d+) studies published",
+                                                   err, flags=re.M)}
+
+
+def test_demo_runs_twice_on_the_same_folder(tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    expected = {site.name: sum(s.site == site.key for s in STUDIES) for site in SITES}
+    for run in range(2):
+        ports = {key: free_port() for key in demo.PORTS}
         assert demo.main(tmp_path, once=True, ports=ports) == 0
-    err = capsys.readouterr().err
-    assert err.count("SHA-1 matches the registry") == 2
-    assert "FindDocuments: 2 document(s)" in err  # the first run's report is still there
+        err = capsys.readouterr().err
+        assert "SHA-1 matches the registry" in err
+        assert published_lines(err) == expected
+        loaded = re.findall(r"^  • (.+): (\d+) new of (\d+) studies in its PACS", err, flags=re.M)
+        assert {name: int(new) for name, new, _ in loaded} == (
+            expected if run == 0 else dict.fromkeys(expected, 0))
+        assert f"http://127.0.0.1:{ports['a_gateway']}" in err
+    # each run's sample report, beside the studies published once (checked by the demo)
+    assert "FindDocuments: 2 report(s)" in err
+    assert "MARTIN Claire, 3 imaging studies from 2 site(s)" in err
+    token = (tmp_path / "radiologist.token").read_text()
+    assert token.count(".") == 2  # a compact JWS
