@@ -104,24 +104,43 @@ def answer_xml(xml: str, status: str, prefix: str = "rim") -> str | None:
     """The stored ``xml`` as ``to_element`` of its object with availabilityStatus ``status``
     serialises inside a parent that declares the rim namespace as ``prefix``: the same text as
     ``row_to_object`` then ``to_element`` would give, without the round trip through the
-    dataclasses (LeafClass answers are made of these).
+    dataclasses (LeafClass answers are made of these; ``answer_xml_many`` for many at once).
 
     ``None`` when ``xml`` is not in the form ``object_xml`` writes (then the caller takes the
-    round trip): every tag in the ``ns0`` prefix, declared once on the root and nowhere else.
+    round trip): the rim namespace in the ``ns0`` prefix, declared once on the root and no
+    other namespace declared anywhere.
     """
+    return answer_xml_many([(xml, status)], prefix)
+
+
+def answer_xml_many(stored: list[tuple[str, str]], prefix: str = "rim") -> str | None:
+    """``answer_xml`` of each ``(xml, status)``, concatenated; ``None`` if any is not in
+    ``object_xml``'s form. The scans over the text (namespace declarations, prefixes) run once
+    over the whole answer rather than once per object."""
+    parts: list[str] = []
+    for xml, status in stored:
+        head = _with_status(xml, status)
+        if head is None:
+            return None
+        parts.extend(head)
+    text = "".join(parts)
+    if "xmlns" in text:  # a declaration besides the roots' (removed above)
+        return None
+    opened, closed = f"<{_STORED_PREFIX}:", f"</{_STORED_PREFIX}:"
+    return text.replace(opened, f"<{prefix}:").replace(closed, f"</{prefix}:")
+
+
+def _with_status(xml: str, status: str) -> tuple[str, str, str, str] | None:
+    """``xml`` in pieces without its root's namespace declaration and with ``status`` where
+    ``to_element`` writes it; ``None`` unless ``xml`` opens as ``object_xml`` writes."""
     name_end = xml.find(" ")
     if (
         name_end < 0
         or not xml.startswith(f"<{_STORED_PREFIX}:")
         or not xml.startswith(_STORED_DECLARATION, name_end)
-        or xml.find("xmlns", name_end + len(_STORED_DECLARATION)) >= 0
     ):
         return None
-    opened, closed = f"<{_STORED_PREFIX}:", f"</{_STORED_PREFIX}:"
-    # "<" is always escaped in text and attribute values: every one of them opens a tag
-    if xml.count("<") != xml.count(opened) + xml.count(closed):
-        return None
-    start_end = xml.find(">")  # ">" is escaped in attribute values too
+    start_end = xml.find(">")  # ">" is escaped in attribute values
     if start_end < 0:
         return None
     if xml[start_end - 1] == "/":
@@ -129,9 +148,8 @@ def answer_xml(xml: str, status: str, prefix: str = "rim") -> str | None:
     at = min((i for mark in _AFTER_STATUS if 0 < (i := xml.find(mark, 0, start_end))),
              default=start_end)
     status_attribute = f' status="{status.translate(_ATTRIBUTE_ESCAPES)}"' if status else ""
-    out = (xml[:name_end] + xml[name_end + len(_STORED_DECLARATION):at] + status_attribute
-           + xml[at:])
-    return out.replace(opened, f"<{prefix}:").replace(closed, f"</{prefix}:")
+    return (xml[:name_end], xml[name_end + len(_STORED_DECLARATION):at], status_attribute,
+            xml[at:])
 
 
 def _dtm(value: str | None) -> str | None:

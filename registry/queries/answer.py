@@ -12,11 +12,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from sqlalchemy import select
+from sqlalchemy import BigInteger, any_, bindparam, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from ihe.ebrim import Identifiable, ObjectRef
-from registry.crud import ASSOCIATION, answer_xml, stored_object
+from registry.crud import ASSOCIATION, answer_xml_many, stored_object
 from registry.models import RegistryObjectRow
 from registry.queries.errors import QueryError, fail
 from registry.queries.hits import Hit
@@ -75,13 +76,8 @@ class Answer:
         and when a stored object is not in canonical form (serialise ``objects()`` then)."""
         if self.refs is not None:
             return None
-        parts = []
-        for _kind, status, xml in self.rows:
-            part = answer_xml(xml, status, prefix)
-            if part is None:
-                return None
-            parts.append(part)
-        return "".join(parts).encode("utf-8")
+        text = answer_xml_many([(xml, status) for _kind, status, xml in self.rows], prefix)
+        return None if text is None else text.encode("utf-8")
 
 
 def execute(
@@ -100,10 +96,16 @@ def execute(
     rows: dict[int, tuple[str, str, str]] = {}
     ids = [h.id for h in hits]
     R = RegistryObjectRow
-    for i in range(0, len(ids), _BATCH):
-        for id_, kind, status, xml in session.execute(
-            select(R.id, R.kind, R.status, R.xml).where(R.id.in_(ids[i : i + _BATCH]))
-        ):
+    columns = select(R.id, R.kind, R.status, R.xml)
+    if session.get_bind().dialect.name == "postgresql":
+        # one array parameter: the same statement text whatever the number of ids (prepared
+        # once per connection, not re-parsed per answer size)
+        batches = [columns.where(R.id == any_(bindparam("ids", ids, type_=ARRAY(BigInteger))))]
+    else:
+        batches = [columns.where(R.id.in_(ids[i : i + _BATCH]))
+                   for i in range(0, len(ids), _BATCH)]
+    for statement in batches:
+        for id_, kind, status, xml in session.execute(statement):
             rows[id_] = (kind, status, xml)
     return Answer(rows=[rows[i] for i in ids])
 
