@@ -20,6 +20,7 @@ import logging
 import re
 import socket
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -83,6 +84,25 @@ def _wake_on_close(event: evt.Event) -> None:
     """EVT_CONN_CLOSE: wake a thread waiting for a DIMSE message at once (pynetdicom would only
     notice the lost connection when its DIMSE timeout expires)."""
     event.assoc.dimse.msg_queue.put((None, None))
+
+
+def park_reactor(assoc: Association, settle_s: float = 0.005) -> None:
+    """Make sure the association's reactor thread is blocked before we send a request.
+
+    pynetdicom 3.0's ``send_c_*`` pause the reactor by clearing a checkpoint and waiting for an
+    ``_is_paused`` flag that the reactor raises *before* it blocks; a reactor caught between the
+    flag and the block can take the peer's first response off the queue ("Received unexpected
+    C-FIND service message"), and the request then waits out its DIMSE timeout. Clearing the
+    checkpoint ourselves and letting the reactor settle on it closes that window; the
+    ``send_c_*`` call then finds it parked and releases it when done."""
+    assoc._reactor_checkpoint.clear()
+    deadline = time.monotonic() + 1.0
+    while time.monotonic() < deadline:
+        if assoc._is_paused:
+            time.sleep(settle_s)  # a stale flag is raised again only once it is really parked
+            if assoc._is_paused:
+                return
+        time.sleep(0.0005)
 
 
 def check_uid(value: str) -> str:
@@ -328,6 +348,7 @@ class DimsePacs:
     def _find(self, assoc: Association, query: Dataset) -> list[Dataset]:
         """One C-FIND (PS3.4 C.4.1): every pending identifier, or PacsError."""
         answers: list[Dataset] = []
+        park_reactor(assoc)
         for status, identifier in assoc.send_c_find(
             query, StudyRootQueryRetrieveInformationModelFind
         ):
@@ -553,6 +574,7 @@ class DimsePacs:
         assoc = self._associate(contexts, roles, [(evt.EVT_C_STORE, store_into, [queue])])
         try:
             for request in plan.requests:
+                park_reactor(assoc)
                 responses = assoc.send_c_get(request, StudyRootQueryRetrieveInformationModelGet)
                 self._follow(assoc, responses, "C-GET", queue)
                 if queue.cancelled:
@@ -569,6 +591,7 @@ class DimsePacs:
             for request in plan.requests:
                 msg_id = self.router.open(queue)
                 try:
+                    park_reactor(assoc)
                     responses = assoc.send_c_move(
                         request, self.settings.ae_title,
                         StudyRootQueryRetrieveInformationModelMove, msg_id=msg_id,
