@@ -233,9 +233,10 @@ _NO_COLUMNS: dict[str, object] = dict.fromkeys(
 
 
 def add_objects(session: Session, objects: list[StoredObject], *, status: str) -> list[int]:
-    """Insert ``objects`` (ids already resolved to ``urn:uuid:``) with their code index, in
-    two statements, one for the objects and one for all their codes; the new rows' ids ascend
-    in list order (answers keep submission order). Returns those ids."""
+    """Insert ``objects`` (ids already resolved to ``urn:uuid:``) with their code index in two
+    round trips, one for the objects and one for all their codes; the new rows' ids ascend in
+    list order (answers keep submission order). Returns those ids. Inside the caller's
+    transaction: a failure leaves nothing once it is rolled back."""
     if not objects:
         return []
     rows = [row_values(obj, status=status) for obj in objects]
@@ -251,7 +252,8 @@ def add_objects(session: Session, objects: list[StoredObject], *, status: str) -
     ]
     if codes and postgresql:
         columns = dict(zip(_CODE_NAMES, map(list, zip(*codes)), strict=True))
-        with _driver_errors(_INSERT_CODES), connection.connection.driver_connection.cursor() as cursor:
+        driver = connection.connection.driver_connection
+        with _driver_errors(_INSERT_CODES), driver.cursor() as cursor:
             cursor.execute(_INSERT_CODES, columns)
     elif codes:
         session.execute(insert(_CODES), [dict(zip(_CODE_NAMES, c, strict=True)) for c in codes])
