@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -374,9 +374,12 @@ class Harness:
 def builtin_symbols(now: datetime) -> dict[str, str]:
     """The NIST engine's own symbols: today's date, and now / a year ago as DTM (UTC, the
     time zone of XDS times)."""
+    # $now$ is used as an exclusive upper bound (…TimeTo): an object stamped during the current
+    # second must fall before it, so it is the next second
+    upper = now.replace(microsecond=0) + timedelta(seconds=1)
     return {
         "$DATE$": now.strftime("%Y%m%d"),
-        "$now$": now.strftime("%Y%m%d%H%M%S"),
+        "$now$": upper.strftime("%Y%m%d%H%M%S"),
         "$lastyear$": now.replace(year=now.year - 1, day=min(now.day, 28)).strftime("%Y%m%d%H%M%S"),
     }
 
