@@ -135,6 +135,11 @@ class InstanceCache:
         except FileNotFoundError:
             return None
 
+    def locate(self, sop_instance_uid: str) -> GroupKey | None:
+        """(study, series) under which the cache holds this instance, or ``None``."""
+        with self._lock:
+            return self._where.get(sop_instance_uid)
+
     def close(self) -> None:
         """Wait until every finished transfer is on disk for good (fsynced and indexed)."""
         with self._lock:

@@ -55,11 +55,19 @@ def choose_syntax(stored: str, accepted: Iterable[str]) -> str | None:
     return None
 
 
-def in_syntax(part10: bytes, syntax: str) -> bytes:
-    """The instance in ``syntax`` (one ``choose_syntax`` returned)."""
-    ds = dcmread(io.BytesIO(part10))
-    if ds.file_meta.TransferSyntaxUID == syntax:
+def stored_syntax(part10: bytes) -> str:
+    """The transfer syntax of a Part 10 instance, from its file meta only."""
+    return str(dcmread(io.BytesIO(part10), stop_before_pixels=True,
+                       specific_tags=["SOPInstanceUID"]).file_meta.TransferSyntaxUID)
+
+
+def in_syntax(part10: bytes, syntax: str, stored: str | None = None) -> bytes:
+    """The instance in ``syntax`` (one ``choose_syntax`` returned); ``stored`` is its transfer
+    syntax when the caller already read it. An instance already in ``syntax`` is given back
+    untouched, without parsing its pixel data."""
+    if (stored if stored is not None else stored_syntax(part10)) == syntax:
         return part10
+    ds = dcmread(io.BytesIO(part10))
     ds.file_meta.TransferSyntaxUID = syntax
     out = io.BytesIO()
     ds.save_as(out, enforce_file_format=True)

@@ -105,11 +105,19 @@ class Multipart:
     def content_type(self) -> str:
         return f'multipart/related; type="{self.part_type}"; boundary={self.boundary}'
 
-    def part(self, data: bytes, location: str = "") -> bytes:
+    def head(self, location: str = "") -> bytes:
+        """A part's delimiter and headers, up to the blank line before its payload."""
         head = f"--{self.boundary}\r\nContent-Type: {self.part_type}\r\n"
         if location:
             head += f"Content-Location: {location}\r\n"
-        return head.encode("ascii") + b"\r\n" + data + b"\r\n"
+        return head.encode("ascii") + b"\r\n"
+
+    def part(self, data: bytes, location: str = "") -> bytes:
+        return self.head(location) + data + b"\r\n"
+
+    def chunks(self, data: bytes, location: str = "") -> tuple[bytes, bytes, bytes]:
+        """One part as three chunks (head, payload untouched, line end): nothing copied."""
+        return self.head(location), data, b"\r\n"
 
     def end(self) -> bytes:
         return f"--{self.boundary}--\r\n".encode("ascii")
@@ -118,5 +126,5 @@ class Multipart:
         """The whole body, part by part; the closing boundary comes only after the last part,
         so an exception from ``parts`` leaves the body visibly incomplete."""
         for data in parts:
-            yield self.part(data)
+            yield from self.chunks(data)
         yield self.end()

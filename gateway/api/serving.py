@@ -13,6 +13,7 @@ from fastapi import HTTPException
 
 from gateway.access import authorize
 from gateway.api.deps import GatewayContext
+from gateway.cache import InstanceCache
 from gateway.pacs import Pacs, PacsError, PacsUnavailable
 from gateway.retrieve import NotFound, Selection, cached, read, select
 from partage.auth import Principal
@@ -38,9 +39,9 @@ def pacs_failure(exc: PacsError) -> HTTPException:
 
 
 def resolve(pacs: Pacs, study_uid: str, series_uid: str | None = None,
-            sop_uid: str | None = None) -> Selection:
+            sop_uid: str | None = None, cache: InstanceCache | None = None) -> Selection:
     try:
-        return select(pacs, study_uid, series_uid, sop_uid)
+        return select(pacs, study_uid, series_uid, sop_uid, cache)
     except NotFound as exc:
         raise HTTPException(404, str(exc)) from exc
     except PacsError as exc:
@@ -74,7 +75,8 @@ def instance(ctx: GatewayContext, study_uid: str, series_uid: str, sop_uid: str)
     data = cached(ctx.cache, study_uid, series_uid, sop_uid)
     if data is not None:
         return data
-    parts = read(ctx.pacs, ctx.cache, resolve(ctx.pacs, study_uid, series_uid, sop_uid))
+    parts = read(ctx.pacs, ctx.cache,
+                 resolve(ctx.pacs, study_uid, series_uid, sop_uid, ctx.cache))
     try:
         return next(parts)[1]
     except StopIteration:

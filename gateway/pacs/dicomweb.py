@@ -194,6 +194,22 @@ class DicomwebPacs:
                              key=lambda s: (s.series_number is None, s.series_number or 0))
         return info
 
+    def instance(self, study_instance_uid: str, series_instance_uid: str,
+                 sop_instance_uid: str) -> InstanceInfo | None:
+        """One instance by a targeted query (``/studies/{s}/series/{se}/instances?
+        SOPInstanceUID=…``); ``None`` when the PACS does not have it there."""
+        try:
+            found = self._qido(lambda: self._client.search_for_instances(
+                study_instance_uid, series_instance_uid, fields=INSTANCE_FIELDS,
+                search_filters={"SOPInstanceUID": sop_instance_uid}))
+        except _NotFound:
+            return None
+        for item in found:
+            ds = Dataset.from_json(item)
+            if _str(ds, "SOPInstanceUID") == sop_instance_uid:
+                return _instance_info(ds)
+        return None
+
     # -- WADO-RS (PS3.18 §10.4) -------------------------------------------------------------
 
     def retrieve(

@@ -27,7 +27,7 @@ from gateway import imaging
 from gateway.access import authorize
 from gateway.api.deps import GatewayContext
 from gateway.pacs import InstanceInfo, PacsError
-from gateway.retrieve import Selection, read, valid_uid
+from gateway.retrieve import Selection, read, study_info, valid_uid
 from ihe.ebrim import (
     DocumentRequest,
     DocumentResponse,
@@ -121,7 +121,8 @@ def _retrieve_study(ctx: GatewayContext, principal: Principal, study: StudyReque
                                           "study": study.study_instance_uid})
         return fail_all("XDSRepositoryError", f"access refused: {decision.reason}", pending)
     try:
-        info = (ctx.pacs.study(study.study_instance_uid)
+        info = (study_info(ctx.pacs, study.study_instance_uid,
+                           [d.document_unique_id for _, d in pending])
                 if valid_uid(study.study_instance_uid) else None)
     except PacsError as exc:
         return fail_all("XDSRepositoryError", f"the site PACS failed: {exc}", pending)
@@ -157,7 +158,8 @@ def _retrieve_study(ctx: GatewayContext, principal: Principal, study: StudyReque
                     f"{[s for s in syntaxes if s]} can be supplied", head.sop_instance_uid))
                 continue
             documents.append(DocumentResponse(
-                ours, head.sop_instance_uid, DICOM, imaging.in_syntax(data, syntax),
+                ours, head.sop_instance_uid, DICOM,
+                imaging.in_syntax(data, syntax, head.transfer_syntax_uid),
                 home_community_id=doc.home_community_id))
     except PacsError as exc:
         log.warning("PACS failed during RAD-69", extra={"reason": str(exc)})

@@ -76,7 +76,7 @@ def make_router(ctx: GatewayContext) -> APIRouter:
         if chosen is None:
             raise _not_acceptable(request, f'multipart/related; type="{DICOM}"')
         accepted = transfer_syntaxes(chosen[1], ExplicitVRLittleEndian)
-        selection = resolve(pacs, study, series, sop)
+        selection = resolve(pacs, study, series, sop, ctx.cache)
 
         def parts() -> Iterator[bytes]:
             for head, data in read(pacs, ctx.cache, selection):
@@ -84,7 +84,7 @@ def make_router(ctx: GatewayContext) -> APIRouter:
                 if syntax is None:
                     raise HTTPException(406, f"instance {head.sop_instance_uid} is stored as "
                                              f"{head.transfer_syntax_uid}, not in {accepted}")
-                yield imaging.in_syntax(data, syntax)
+                yield imaging.in_syntax(data, syntax, head.transfer_syntax_uid)
 
         body = Multipart(DICOM)
         return StreamingResponse(body.stream(started(parts())), media_type=body.content_type)
@@ -95,15 +95,18 @@ def make_router(ctx: GatewayContext) -> APIRouter:
         media_type = negotiate_single(parse_accept(request.headers.get("accept")), DICOM_JSON)
         if media_type is None:
             raise _not_acceptable(request, " or ".join(DICOM_JSON))
-        selection = resolve(pacs, study, series, sop)
+        selection = resolve(pacs, study, series, sop, ctx.cache)
         base = f"{ctx.settings.public_url.rstrip('/')}/wado-rs"
 
         def items() -> Iterator[str]:
             for head, data in read(pacs, ctx.cache, selection):
                 uri = (f"{base}/studies/{head.study_instance_uid}/series/"
                        f"{head.series_instance_uid}/instances/{head.sop_instance_uid}")
-                frames = _frames_of(selection, head.sop_instance_uid)
-                yield json.dumps(imaging.dicom_json(data, f"{uri}/frames/{frames}"))
+                model = imaging.dicom_json(data, "")
+                frames = _frames_of(selection, head.sop_instance_uid, model)
+                if "BulkDataURI" in model.get("7FE00010", {}):
+                    model["7FE00010"]["BulkDataURI"] = f"{uri}/frames/{frames}"
+                yield json.dumps(model)
 
         def array(first: Iterator[str]) -> Iterator[bytes]:
             for i, item in enumerate(first):
@@ -202,8 +205,15 @@ def make_router(ctx: GatewayContext) -> APIRouter:
     return router
 
 
-def _frames_of(selection: Selection, sop: str) -> str:
-    """``1,2,…,n`` for the instance's frames (its Number of Frames; 1 when absent)."""
+def _frames_of(selection: Selection, sop: str, model: dict | None = None) -> str:
+    """``1,2,…,n`` for the instance's frames (its Number of Frames as the PACS listed it, else
+    as the instance's own header says; 1 when absent)."""
     count = next((i.number_of_frames for _, i in selection.instances
-                  if i.sop_instance_uid == sop), None) or 1
+                  if i.sop_instance_uid == sop), None)
+    if count is None and model is not None:
+        try:
+            count = int(model["00280008"]["Value"][0])
+        except (KeyError, IndexError, TypeError, ValueError):
+            count = None
+    count = count or 1
     return ",".join(str(n) for n in range(1, count + 1))

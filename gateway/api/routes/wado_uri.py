@@ -54,12 +54,12 @@ def make_router(ctx: GatewayContext) -> APIRouter:
         data = instance(ctx, study_uid, series_uid, object_uid)
 
         if media_type == "application/dicom":
-            stored = imaging.header(data).transfer_syntax_uid
+            stored = imaging.stored_syntax(data)
             wanted = transfer_syntax or ExplicitVRLittleEndian
             syntax = imaging.choose_syntax(stored, [wanted])
             if syntax is None:
                 raise HTTPException(406, f"instance stored as {stored}; cannot supply {wanted}")
-            return Response(imaging.in_syntax(data, syntax), media_type=media_type)
+            return Response(imaging.in_syntax(data, syntax, stored), media_type=media_type)
         window = (window_center, window_width) if window_center is not None else None
         try:
             image = imaging.render(data, frame_number, media_type, window,  # type: ignore[arg-type]
