@@ -29,13 +29,12 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
-from io import BytesIO
 from pathlib import Path
 from typing import BinaryIO
 
-from pydicom import dcmread
 from pydicom.errors import InvalidDicomError
 
+from gateway.imaging import header
 from gateway.pacs.base import PacsError
 
 #: a UID as PS3.5 §9.1 allows it: only these may become file names
@@ -448,10 +447,9 @@ class InstanceCache:
 
 def _uids(data: bytes) -> tuple[str, str, str]:
     """(study, series, SOP instance) UIDs of a Part 10 instance, checked as file-name safe."""
-    try:
-        ds = dcmread(BytesIO(data), stop_before_pixels=True, specific_tags=[
-            "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID"])
-        uids = (str(ds.StudyInstanceUID), str(ds.SeriesInstanceUID), str(ds.SOPInstanceUID))
+    try:  # one header-only parse, which the serving route then reuses (imaging.header)
+        found = header(data)
+        uids = (found.study_instance_uid, found.series_instance_uid, found.sop_instance_uid)
     except (InvalidDicomError, AttributeError, ValueError, EOFError) as exc:
         raise PacsError(f"PACS sent an unreadable DICOM instance: {exc}") from exc
     if not all(UID.match(uid) and len(uid) <= 64 for uid in uids):

@@ -9,6 +9,8 @@ PS3.5 §A.1–A.2): a compressed instance is served only in the syntax the PACS 
 from __future__ import annotations
 
 import io
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -36,12 +38,29 @@ class Header:
     transfer_syntax_uid: str
 
 
+#: the headers read last, by the identity of the bytes they were read from (the cache reads an
+#: instance's UIDs as it arrives, the serving route its syntax next: one parse for both)
+_recent: OrderedDict[int, tuple[bytes, Header]] = OrderedDict()
+_recent_lock = threading.Lock()
+_RECENT = 32
+
+
 def header(part10: bytes) -> Header:
     """The UIDs of a Part 10 instance, without reading its pixel data."""
+    with _recent_lock:
+        seen = _recent.get(id(part10))
+    if seen is not None and seen[0] is part10:
+        return seen[1]
     ds = dcmread(io.BytesIO(part10), stop_before_pixels=True,
                  specific_tags=["StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID"])
-    return Header(str(ds.get("StudyInstanceUID", "")), str(ds.get("SeriesInstanceUID", "")),
-                  str(ds.get("SOPInstanceUID", "")), str(ds.file_meta.TransferSyntaxUID))
+    found = Header(str(ds.get("StudyInstanceUID", "")), str(ds.get("SeriesInstanceUID", "")),
+                   str(ds.get("SOPInstanceUID", "")), str(ds.file_meta.TransferSyntaxUID))
+    with _recent_lock:
+        _recent[id(part10)] = (part10, found)
+        _recent.move_to_end(id(part10))
+        while len(_recent) > _RECENT:
+            _recent.popitem(last=False)
+    return found
 
 
 def choose_syntax(stored: str, accepted: Iterable[str]) -> str | None:

@@ -181,13 +181,11 @@ class DicomwebPacs:
             study_instance_uid, fields=SERIES_FIELDS, get_remaining=True))
         instances = self._qido(lambda: self._client.search_for_instances(
             study_instance_uid, fields=INSTANCE_FIELDS, get_remaining=True))
-        by_uid = {s.series_instance_uid: s for s in
-                  (_series_info(Dataset.from_json(item)) for item in series)}
+        by_uid = {s.series_instance_uid: s for s in (_series_item(item) for item in series)}
         for item in instances:
-            ds = Dataset.from_json(item)
-            parent = by_uid.setdefault(str(ds.SeriesInstanceUID),
-                                       SeriesInfo(str(ds.SeriesInstanceUID)))
-            parent.instances.append(_instance_info(ds))
+            series_uid, instance = _instance_item(item)
+            parent = by_uid.setdefault(series_uid, SeriesInfo(series_uid))
+            parent.instances.append(instance)
         for s in by_uid.values():
             s.instances.sort(key=lambda i: (i.instance_number is None, i.instance_number or 0))
         info.series = sorted(by_uid.values(),
@@ -309,6 +307,63 @@ def _str(ds: Dataset, keyword: str) -> str:
 def _int(ds: Dataset, keyword: str) -> int | None:
     value = ds.get(keyword)
     return None if value in (None, "") else int(value)
+
+
+class _Irregular(Exception):
+    """A QIDO item that is not plain single values: read through pydicom instead."""
+
+
+def _single(item: dict[str, Any], tag: str) -> Any:
+    """The one value of ``tag`` in a DICOM JSON item (``None`` when absent or empty)."""
+    element = item.get(tag)
+    if element is None:
+        return None
+    values = element.get("Value")
+    if not values:
+        return None
+    if len(values) != 1 or isinstance(values[0], (dict, list)):
+        raise _Irregular(tag)
+    return values[0]
+
+
+def _text(item: dict[str, Any], tag: str) -> str:
+    value = _single(item, tag)
+    return "" if value is None else str(value)
+
+
+def _number(item: dict[str, Any], tag: str) -> int | None:
+    value = _single(item, tag)
+    if value is None or value == "":
+        return None
+    if isinstance(value, float) and not value.is_integer():
+        raise _Irregular(tag)
+    return int(value)
+
+
+def _series_item(item: dict[str, Any]) -> SeriesInfo:
+    """A series-level QIDO answer as ``SeriesInfo``, straight from its JSON (what
+    ``_series_info(Dataset.from_json(item))`` gives, without building a Dataset)."""
+    try:
+        return SeriesInfo(
+            series_instance_uid=_text(item, "0020000E"), modality=_text(item, "00080060"),
+            series_number=_number(item, "00200011"),
+            series_description=_text(item, "0008103E"),
+            body_part_examined=_text(item, "00180015"))
+    except (_Irregular, ValueError, TypeError):
+        return _series_info(Dataset.from_json(item))
+
+
+def _instance_item(item: dict[str, Any]) -> tuple[str, InstanceInfo]:
+    """An instance-level QIDO answer as (series UID, ``InstanceInfo``), straight from its
+    JSON."""
+    try:
+        return _text(item, "0020000E"), InstanceInfo(
+            sop_class_uid=_text(item, "00080016"), sop_instance_uid=_text(item, "00080018"),
+            instance_number=_number(item, "00200013"),
+            number_of_frames=_number(item, "00280008"))
+    except (_Irregular, ValueError, TypeError):
+        ds = Dataset.from_json(item)
+        return str(ds.SeriesInstanceUID), _instance_info(ds)
 
 
 def _study_info(ds: Dataset) -> StudyInfo:
