@@ -148,6 +148,10 @@ def select(pacs: Pacs, study_uid: str, series_uid: str | None = None,
     known = catalogue(pacs)
     study = known.get(study_uid)
     chosen = _chosen(study, series_uid, sop_uid) if study is not None else []
+    if not chosen and study is None and sop_uid is None:
+        whole = _whole(pacs, study_uid, series_uid)
+        if whole is not None:
+            return whole
     if not chosen:  # not catalogued, or not there when it was: ask the PACS itself
         study = pacs.study(study_uid)
         if study is None:
@@ -158,6 +162,20 @@ def select(pacs: Pacs, study_uid: str, series_uid: str | None = None,
         where = f"series {series_uid} of study {study_uid}" if series_uid else f"study {study_uid}"
         raise NotFound(f"no instance {sop_uid} in {where}" if sop_uid else f"no {where}")
     return Selection(study, chosen, series_uid, whole=sop_uid is None)
+
+
+def _whole(pacs: Pacs, study_uid: str, series_uid: str | None) -> Selection | None:
+    """A whole study or series known to exist by a series-level query alone (the instances
+    are not listed: reading a whole study or series does not need them); ``None`` when the
+    adapter cannot ask that. ``NotFound`` when the PACS has no such series."""
+    lookup = getattr(pacs, "series", None)
+    if lookup is None:
+        return None
+    found = lookup(study_uid, series_uid)
+    if not found:
+        raise NotFound(f"no series {series_uid} of study {study_uid}" if series_uid
+                       else f"no study {study_uid}")
+    return Selection(StudyInfo(study_uid, series=found), [], series_uid, whole=True)
 
 
 def _chosen(study: StudyInfo, series_uid: str | None, sop_uid: str | None

@@ -125,6 +125,11 @@ class Multipart:
     def stream(self, parts: Iterable[bytes]) -> Iterator[bytes]:
         """The whole body, part by part; the closing boundary comes only after the last part,
         so an exception from ``parts`` leaves the body visibly incomplete."""
+        # head and payload go out as they are (no copy of the payload); a part's closing CRLF
+        # travels with the next delimiter, so each part costs two chunks
+        ending = b""
         for data in parts:
-            yield from self.chunks(data)
-        yield self.end()
+            yield ending + self.head()
+            yield data
+            ending = b"\r\n"
+        yield ending + self.end()

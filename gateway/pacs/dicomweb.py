@@ -192,6 +192,20 @@ class DicomwebPacs:
                              key=lambda s: (s.series_number is None, s.series_number or 0))
         return info
 
+    def series(self, study_instance_uid: str,
+               series_instance_uid: str | None = None) -> list[SeriesInfo]:
+        """The study's series (one series-level query, ``SeriesInstanceUID=…`` when given),
+        without their instances; ``[]`` when the PACS has none there."""
+        filters = {"SeriesInstanceUID": series_instance_uid} if series_instance_uid else None
+        try:
+            found = self._qido(lambda: self._client.search_for_series(
+                study_instance_uid, fields=SERIES_FIELDS, search_filters=filters,
+                get_remaining=True))
+        except _NotFound:
+            return []
+        listed = [_series_item(item) for item in found]
+        return [s for s in listed if series_instance_uid in (None, s.series_instance_uid)]
+
     def instance(self, study_instance_uid: str, series_instance_uid: str,
                  sop_instance_uid: str) -> InstanceInfo | None:
         """One instance by a targeted query (``/studies/{s}/series/{se}/instances?
