@@ -92,7 +92,19 @@ class InstanceCache:
         self, study: str, series: str | None, sops: list[str] | None,
         fetch: Callable[[], Iterator[bytes]],
     ) -> Iterator[bytes]:
-        """The selected instances (a study, a series, or the listed instances), from disk when
+        """``read_through_keyed`` without the SOP Instance UIDs."""
+        inner = self.read_through_keyed(study, series, sops, fetch)
+        try:
+            for _, data in inner:
+                yield data
+        finally:
+            inner.close()
+
+    def read_through_keyed(
+        self, study: str, series: str | None, sops: list[str] | None,
+        fetch: Callable[[], Iterator[bytes]],
+    ) -> Iterator[tuple[str, bytes]]:
+        """(SOP Instance UID, Part 10 bytes) of the selected instances (a study, a series, or the listed instances), from disk when
         all are cached, else from ``fetch()`` (the PACS) while caching them.
 
         Raises ``PacsError`` (after the instances already yielded) when the PACS transfer fails.
@@ -148,7 +160,7 @@ class InstanceCache:
 
     # -- the three ways of serving -------------------------------------------------------------
 
-    def _from_disk(self, listing: list[str], sent: set[str]) -> Iterator[bytes]:
+    def _from_disk(self, listing: list[str], sent: set[str]) -> Iterator[tuple[str, bytes]]:
         for sop in listing:
             if sop in sent:
                 continue
@@ -156,9 +168,10 @@ class InstanceCache:
             if data is None:
                 raise PacsError(f"cached instance {sop} disappeared during the transfer")
             sent.add(sop)
-            yield data
+            yield sop, data
 
-    def _follow(self, transfer: _Transfer, sent: set[str]) -> Generator[bytes, None, bool]:
+    def _follow(self, transfer: _Transfer, sent: set[str]
+                ) -> Generator[tuple[str, bytes], None, bool]:
         """Stream what another requester's transfer writes; ``True`` once it is all sent,
         ``False`` if that transfer was abandoned (the caller then fetches the rest)."""
         position = 0
@@ -179,10 +192,10 @@ class InstanceCache:
             if data is None:
                 continue  # discarded by a failed transfer: the state says so next turn
             sent.add(sop)
-            yield data
+            yield sop, data
 
     def _lead(self, key: Key, transfer: _Transfer, fetch: Callable[[], Iterator[bytes]],
-              sent: set[str]) -> Iterator[bytes]:
+              sent: set[str]) -> Iterator[tuple[str, bytes]]:
         study, series, _ = key
         created: list[tuple[GroupKey, str]] = []
         order: dict[str, list[str]] = {}
@@ -204,7 +217,7 @@ class InstanceCache:
                         self._changed.notify_all()
                 if sop not in sent:
                     sent.add(sop)
-                    yield data
+                    yield sop, data
         except PacsError as exc:
             with self._lock:
                 self._discard(created)

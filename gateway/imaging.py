@@ -19,6 +19,7 @@ import numpy as np
 from PIL import Image
 from pydicom import dcmread
 from pydicom.dataset import Dataset
+from pydicom.filereader import _read_file_meta_info, read_preamble
 from pydicom.pixels import apply_rescale, pixel_array
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
@@ -74,8 +75,23 @@ def choose_syntax(stored: str, accepted: Iterable[str]) -> str | None:
     return None
 
 
+def recent_header(part10: bytes) -> Header | None:
+    """The header ``header`` read last from these very bytes, if it still remembers it."""
+    with _recent_lock:
+        seen = _recent.get(id(part10))
+    return seen[1] if seen is not None and seen[0] is part10 else None
+
+
 def stored_syntax(part10: bytes) -> str:
-    """The transfer syntax of a Part 10 instance, from its file meta only."""
+    """The transfer syntax of a Part 10 instance, from its file meta (group 0002) only."""
+    try:
+        stream = io.BytesIO(part10)
+        read_preamble(stream, False)
+        syntax = _read_file_meta_info(stream).get("TransferSyntaxUID")
+        if syntax:
+            return str(syntax)
+    except Exception:  # noqa: BLE001 (anything odd: let dcmread judge, as before)
+        pass
     return str(dcmread(io.BytesIO(part10), stop_before_pixels=True,
                        specific_tags=["SOPInstanceUID"]).file_meta.TransferSyntaxUID)
 
