@@ -43,7 +43,7 @@ class Header:
 #: instance's UIDs as it arrives, the serving route its syntax next: one parse for both)
 _recent: OrderedDict[int, tuple[bytes, Header]] = OrderedDict()
 _recent_lock = threading.Lock()
-_RECENT = 32
+_RECENT = 4  # an instance is looked at twice in a row: a few suffice, and hold little memory
 
 
 def header(part10: bytes) -> Header:

@@ -61,6 +61,9 @@ class Catalogue:
         self.size = size
         self._lock = threading.Lock()
         self._studies: OrderedDict[str, tuple[float, StudyInfo]] = OrderedDict()
+        #: series-level answers (existence of a whole study or series), found ones only
+        self._series: OrderedDict[tuple[str, str | None], tuple[float, list[SeriesInfo]]] = (
+            OrderedDict())
 
     def get(self, study_uid: str) -> StudyInfo | None:
         with self._lock:
@@ -79,6 +82,26 @@ class Catalogue:
             self._studies.move_to_end(study.study_instance_uid)
             while len(self._studies) > self.size:
                 self._studies.popitem(last=False)
+
+    def series(self, study_uid: str, series_uid: str | None) -> list[SeriesInfo] | None:
+        """The series a series-level query found for (study, series), if asked lately."""
+        with self._lock:
+            entry = self._series.get((study_uid, series_uid))
+            if entry is None:
+                return None
+            if time.monotonic() - entry[0] > self.ttl:
+                del self._series[(study_uid, series_uid)]
+                return None
+            self._series.move_to_end((study_uid, series_uid))
+            return entry[1]
+
+    def put_series(self, study_uid: str, series_uid: str | None,
+                   found: list[SeriesInfo]) -> None:
+        with self._lock:
+            self._series[(study_uid, series_uid)] = (time.monotonic(), found)
+            self._series.move_to_end((study_uid, series_uid))
+            while len(self._series) > self.size:
+                self._series.popitem(last=False)
 
     def study(self, pacs: Pacs, study_uid: str, sops: Iterable[str] = ()) -> StudyInfo | None:
         """The study from the catalogue, else (or when it lacks one of ``sops``) from the PACS,
@@ -171,10 +194,14 @@ def _whole(pacs: Pacs, study_uid: str, series_uid: str | None) -> Selection | No
     lookup = getattr(pacs, "series", None)
     if lookup is None:
         return None
-    found = lookup(study_uid, series_uid)
-    if not found:
-        raise NotFound(f"no series {series_uid} of study {study_uid}" if series_uid
-                       else f"no study {study_uid}")
+    known = catalogue(pacs)
+    found = known.series(study_uid, series_uid)
+    if found is None:
+        found = lookup(study_uid, series_uid)
+        if not found:
+            raise NotFound(f"no series {series_uid} of study {study_uid}" if series_uid
+                           else f"no study {study_uid}")
+        known.put_series(study_uid, series_uid, found)
     return Selection(StudyInfo(study_uid, series=found), [], series_uid, whole=True)
 
 
