@@ -34,12 +34,6 @@ def test_others_are_refused(roles: set[str]) -> None:
     assert not decision.permit and "no professional role" in decision.reason
 
 
-@pytest.fixture(scope="module")
-def issuer() -> Iterator[Issuer]:
-    with Issuer.running() as running:
-        yield running
-
-
 @pytest.fixture
 def study(orthanc: Orthanc) -> StoredStudy:
     return store_rest(orthanc, make_spec(slices=1))

@@ -30,12 +30,6 @@ pytestmark = pytest.mark.skipif(not dcmtk_available() or not shutil.which("curl"
 DICOM_ACCEPT = 'multipart/related; type="application/dicom"; transfer-syntax=*'
 
 
-@pytest.fixture(scope="module")
-def issuer() -> Iterator[Issuer]:
-    with Issuer.running() as running:
-        yield running
-
-
 @pytest.fixture
 def study(orthanc: Orthanc) -> StoredStudy:
     return store_rest(orthanc, make_spec(series_count=2, slices=3, accession_number="IOP0001"))

@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import copy
 import io
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -32,22 +31,9 @@ NIST = Path(__file__).resolve().parents[3] / "shared" / "conformance" / "nist-te
 NIST_REPOSITORY = "1.3.6.1.4.1.21367.13.80.110"
 
 
-@pytest.fixture(scope="module")
-def issuer() -> Iterator[Issuer]:
-    with Issuer.running() as running:
-        yield running
-
-
 @pytest.fixture
 def study(orthanc: Orthanc) -> StoredStudy:
     return store_rest(orthanc, make_spec(series_count=2, slices=2, accession_number="ACC69"))
-
-
-@pytest.fixture(params=["dicomweb", "dimse"])
-def gateway(request: pytest.FixtureRequest, orthanc: Orthanc, issuer: Issuer,
-            tmp_path: Path) -> Iterator[RunningGateway]:
-    with running_gateway(orthanc, issuer, tmp_path, pacs_adapter=request.param) as running:
-        yield running
 
 
 def post(gateway: RunningGateway, body: etree._Element, headers: dict[str, str] | None = None

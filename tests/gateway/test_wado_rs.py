@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -26,22 +25,9 @@ from tests.support.issuer import Issuer
 DICOM_ACCEPT = 'multipart/related; type="application/dicom"; transfer-syntax=*'
 
 
-@pytest.fixture(scope="module")
-def issuer() -> Iterator[Issuer]:
-    with Issuer.running() as running:
-        yield running
-
-
 @pytest.fixture
 def study(orthanc: Orthanc) -> StoredStudy:
     return store_rest(orthanc, make_spec(series_count=2, slices=3, accession_number="ACC107"))
-
-
-@pytest.fixture(params=["dicomweb", "dimse"])
-def gateway(request: pytest.FixtureRequest, orthanc: Orthanc, issuer: Issuer,
-            tmp_path: Path) -> Iterator[RunningGateway]:
-    with running_gateway(orthanc, issuer, tmp_path, pacs_adapter=request.param) as running:
-        yield running
 
 
 def parts(response: httpx.Response) -> list[bytes]:

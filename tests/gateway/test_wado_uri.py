@@ -19,12 +19,6 @@ from tests.support.gateway import RunningGateway, running_gateway
 from tests.support.issuer import Issuer
 
 
-@pytest.fixture(scope="module")
-def issuer() -> Iterator[Issuer]:
-    with Issuer.running() as running:
-        yield running
-
-
 @pytest.fixture
 def study(orthanc: Orthanc) -> StoredStudy:
     return store_rest(orthanc, make_spec(series_count=2, slices=2))
