@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Protocol
 
+from pydicom.dataset import Dataset
+
 
 class PacsError(Exception):
     """The PACS answered, but not with what was asked (failure status, truncated transfer)."""
@@ -22,12 +24,39 @@ class PacsUnavailable(PacsError):
     """The PACS could not be reached or dropped the connection."""
 
 
+def text(ds: Dataset, keyword: str) -> str:
+    """A single-valued attribute as stripped text ("" when absent or empty)."""
+    value = ds.get(keyword)
+    return "" if value is None else str(value).strip()
+
+
+def number(ds: Dataset, keyword: str) -> int | None:
+    """An integer attribute; ``None`` when absent, empty or not a number."""
+    value = ds.get(keyword)
+    try:
+        return int(value) if value not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
+
+
+def values(ds: Dataset, keyword: str) -> list[str]:
+    """A multi-valued attribute as a list (pydicom gives a plain value when there is one)."""
+    value = ds.get(keyword) or []
+    return [str(v) for v in ([value] if isinstance(value, str) else value) if str(v)]
+
+
 @dataclass(frozen=True)
 class InstanceInfo:
     sop_class_uid: str
     sop_instance_uid: str
     instance_number: int | None = None
     number_of_frames: int | None = None
+
+    @classmethod
+    def from_dataset(cls, ds: Dataset) -> InstanceInfo:
+        """From an IMAGE-level C-FIND or QIDO-RS answer."""
+        return cls(text(ds, "SOPClassUID"), text(ds, "SOPInstanceUID"),
+                   number(ds, "InstanceNumber"), number(ds, "NumberOfFrames"))
 
 
 @dataclass
@@ -38,6 +67,16 @@ class SeriesInfo:
     series_description: str = ""
     body_part_examined: str = ""
     instances: list[InstanceInfo] = field(default_factory=list)
+
+    @classmethod
+    def from_dataset(cls, ds: Dataset) -> SeriesInfo:
+        """From a SERIES-level C-FIND or QIDO-RS answer (without its instances)."""
+        return cls(
+            series_instance_uid=text(ds, "SeriesInstanceUID"), modality=text(ds, "Modality"),
+            series_number=number(ds, "SeriesNumber"),
+            series_description=text(ds, "SeriesDescription"),
+            body_part_examined=text(ds, "BodyPartExamined"),
+        )
 
 
 @dataclass
@@ -60,6 +99,22 @@ class StudyInfo:
     modalities_in_study: tuple[str, ...] = ()
     number_of_instances: int | None = None
     series: list[SeriesInfo] = field(default_factory=list)
+
+    @classmethod
+    def from_dataset(cls, ds: Dataset) -> StudyInfo:
+        """From a STUDY-level C-FIND or QIDO-RS answer (without its series)."""
+        return cls(
+            study_instance_uid=text(ds, "StudyInstanceUID"),
+            patient_id=text(ds, "PatientID"), issuer_of_patient_id=text(ds, "IssuerOfPatientID"),
+            patient_name=text(ds, "PatientName"), patient_birth_date=text(ds, "PatientBirthDate"),
+            patient_sex=text(ds, "PatientSex"), study_date=text(ds, "StudyDate"),
+            study_time=text(ds, "StudyTime"), accession_number=text(ds, "AccessionNumber"),
+            study_description=text(ds, "StudyDescription"), study_id=text(ds, "StudyID"),
+            referring_physician_name=text(ds, "ReferringPhysicianName"),
+            institution_name=text(ds, "InstitutionName"),
+            modalities_in_study=tuple(values(ds, "ModalitiesInStudy")),
+            number_of_instances=number(ds, "NumberOfStudyRelatedInstances"),
+        )
 
 
 class Pacs(Protocol):

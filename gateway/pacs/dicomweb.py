@@ -19,7 +19,14 @@ from dicomweb_client.api import DICOMwebClient
 from requests.adapters import HTTPAdapter
 from pydicom.dataset import Dataset
 
-from gateway.pacs.base import InstanceInfo, PacsError, PacsUnavailable, SeriesInfo, StudyInfo
+from gateway.pacs.base import (
+    InstanceInfo,
+    PacsError,
+    PacsUnavailable,
+    SeriesInfo,
+    StudyInfo,
+    text,
+)
 
 #: WADO-RS Accept for instances as the PACS stores them (PS3.18 §8.7.3.5.2: ``*`` = no transcoding)
 ACCEPT_DICOM = 'multipart/related; type="application/dicom"; transfer-syntax=*'
@@ -168,7 +175,7 @@ class DicomwebPacs:
             filters["PatientID"] = patient_id
         found = self._qido(lambda: self._client.search_for_studies(
             search_filters=filters, fields=STUDY_FIELDS, get_remaining=True))
-        return [_study_info(Dataset.from_json(item)) for item in found]
+        return [StudyInfo.from_dataset(Dataset.from_json(item)) for item in found]
 
     def study(self, study_instance_uid: str) -> StudyInfo | None:
         """The study with its series (series-level query) and their instances (one
@@ -218,8 +225,8 @@ class DicomwebPacs:
             return None
         for item in found:
             ds = Dataset.from_json(item)
-            if _str(ds, "SOPInstanceUID") == sop_instance_uid:
-                return _instance_info(ds)
+            if text(ds, "SOPInstanceUID") == sop_instance_uid:
+                return InstanceInfo.from_dataset(ds)
         return None
 
     # -- WADO-RS (PS3.18 §10.4) -------------------------------------------------------------
@@ -313,16 +320,6 @@ class DicomwebPacs:
             reader.close()
 
 
-def _str(ds: Dataset, keyword: str) -> str:
-    value = ds.get(keyword)
-    return "" if value is None else str(value)
-
-
-def _int(ds: Dataset, keyword: str) -> int | None:
-    value = ds.get(keyword)
-    return None if value in (None, "") else int(value)
-
-
 class _Irregular(Exception):
     """A QIDO item that is not plain single values: read through pydicom instead."""
 
@@ -356,7 +353,7 @@ def _number(item: dict[str, Any], tag: str) -> int | None:
 
 def _series_item(item: dict[str, Any]) -> SeriesInfo:
     """A series-level QIDO answer as ``SeriesInfo``, straight from its JSON (what
-    ``_series_info(Dataset.from_json(item))`` gives, without building a Dataset)."""
+    ``SeriesInfo.from_dataset(Dataset.from_json(item))`` gives, without building a Dataset)."""
     try:
         return SeriesInfo(
             series_instance_uid=_text(item, "0020000E"), modality=_text(item, "00080060"),
@@ -364,7 +361,7 @@ def _series_item(item: dict[str, Any]) -> SeriesInfo:
             series_description=_text(item, "0008103E"),
             body_part_examined=_text(item, "00180015"))
     except (_Irregular, ValueError, TypeError):
-        return _series_info(Dataset.from_json(item))
+        return SeriesInfo.from_dataset(Dataset.from_json(item))
 
 
 def _instance_item(item: dict[str, Any]) -> tuple[str, InstanceInfo]:
@@ -377,45 +374,4 @@ def _instance_item(item: dict[str, Any]) -> tuple[str, InstanceInfo]:
             number_of_frames=_number(item, "00280008"))
     except (_Irregular, ValueError, TypeError):
         ds = Dataset.from_json(item)
-        return str(ds.SeriesInstanceUID), _instance_info(ds)
-
-
-def _study_info(ds: Dataset) -> StudyInfo:
-    modalities = ds.get("ModalitiesInStudy") or []
-    return StudyInfo(
-        study_instance_uid=_str(ds, "StudyInstanceUID"),
-        patient_id=_str(ds, "PatientID"),
-        issuer_of_patient_id=_str(ds, "IssuerOfPatientID"),
-        patient_name=_str(ds, "PatientName"),
-        patient_birth_date=_str(ds, "PatientBirthDate"),
-        patient_sex=_str(ds, "PatientSex"),
-        study_date=_str(ds, "StudyDate"),
-        study_time=_str(ds, "StudyTime"),
-        accession_number=_str(ds, "AccessionNumber"),
-        study_description=_str(ds, "StudyDescription"),
-        study_id=_str(ds, "StudyID"),
-        referring_physician_name=_str(ds, "ReferringPhysicianName"),
-        institution_name=_str(ds, "InstitutionName"),
-        modalities_in_study=tuple(str(m) for m in (
-            [modalities] if isinstance(modalities, str) else modalities)),
-        number_of_instances=_int(ds, "NumberOfStudyRelatedInstances"),
-    )
-
-
-def _series_info(ds: Dataset) -> SeriesInfo:
-    return SeriesInfo(
-        series_instance_uid=_str(ds, "SeriesInstanceUID"),
-        modality=_str(ds, "Modality"),
-        series_number=_int(ds, "SeriesNumber"),
-        series_description=_str(ds, "SeriesDescription"),
-        body_part_examined=_str(ds, "BodyPartExamined"),
-    )
-
-
-def _instance_info(ds: Dataset) -> InstanceInfo:
-    return InstanceInfo(
-        sop_class_uid=_str(ds, "SOPClassUID"),
-        sop_instance_uid=_str(ds, "SOPInstanceUID"),
-        instance_number=_int(ds, "InstanceNumber"),
-        number_of_frames=_int(ds, "NumberOfFrames"),
-    )
+        return str(ds.SeriesInstanceUID), InstanceInfo.from_dataset(ds)

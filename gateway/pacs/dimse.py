@@ -51,7 +51,16 @@ from pynetdicom.sop_class import (  # type: ignore[attr-defined]
 )
 
 from gateway.core.config import GatewaySettings
-from gateway.pacs.base import InstanceInfo, PacsError, PacsUnavailable, SeriesInfo, StudyInfo
+from gateway.pacs.base import (
+    InstanceInfo,
+    PacsError,
+    PacsUnavailable,
+    SeriesInfo,
+    StudyInfo,
+    number,
+    text,
+    values,
+)
 
 LOGGER = logging.getLogger(__name__)
 
@@ -235,41 +244,6 @@ def _failure(status: Dataset, operation: str) -> PacsError:
     return PacsError(f"{operation} failed with status 0x{int(status.Status):04X} {comment}".strip())
 
 
-def _str(ds: Dataset, keyword: str) -> str:
-    value = ds.get(keyword, "")
-    return "" if value is None else str(value).strip()
-
-
-def _int(ds: Dataset, keyword: str) -> int | None:
-    value = ds.get(keyword)
-    try:
-        return int(value) if value not in (None, "") else None
-    except (TypeError, ValueError):
-        return None
-
-
-def _values(ds: Dataset, keyword: str) -> list[str]:
-    """A multi-valued attribute as a list (pydicom gives a plain value when there is one)."""
-    value = ds.get(keyword) or []
-    return [str(v) for v in ([value] if isinstance(value, str) else value) if str(v)]
-
-
-def _study_info(ds: Dataset) -> StudyInfo:
-    modalities = _values(ds, "ModalitiesInStudy")
-    return StudyInfo(
-        study_instance_uid=_str(ds, "StudyInstanceUID"),
-        patient_id=_str(ds, "PatientID"), issuer_of_patient_id=_str(ds, "IssuerOfPatientID"),
-        patient_name=_str(ds, "PatientName"), patient_birth_date=_str(ds, "PatientBirthDate"),
-        patient_sex=_str(ds, "PatientSex"), study_date=_str(ds, "StudyDate"),
-        study_time=_str(ds, "StudyTime"), accession_number=_str(ds, "AccessionNumber"),
-        study_description=_str(ds, "StudyDescription"), study_id=_str(ds, "StudyID"),
-        referring_physician_name=_str(ds, "ReferringPhysicianName"),
-        institution_name=_str(ds, "InstitutionName"),
-        modalities_in_study=tuple(modalities),
-        number_of_instances=_int(ds, "NumberOfStudyRelatedInstances"),
-    )
-
-
 #: return keys per level (PS3.4 C.6.2.1.2 Study Root keys, plus the attributes publishing needs)
 STUDY_KEYS = (
     "PatientID", "IssuerOfPatientID", "PatientName", "PatientBirthDate", "PatientSex",
@@ -394,7 +368,7 @@ class DimsePacs:
         query = _query("STUDY", [*STUDY_KEYS, "StudyInstanceUID"], **matching)
         assoc = self._find_association()
         try:
-            return [_study_info(ds) for ds in self._find(assoc, query)]
+            return [StudyInfo.from_dataset(ds) for ds in self._find(assoc, query)]
         finally:
             self._release(assoc)
 
@@ -410,24 +384,17 @@ class DimsePacs:
         found = self._find(assoc, _query("STUDY", STUDY_KEYS, StudyInstanceUID=uid))
         if not found:
             return None
-        info = _study_info(found[0])
+        info = StudyInfo.from_dataset(found[0])
         info.study_instance_uid = uid
         for ds in self._find(assoc, _query("SERIES", SERIES_KEYS, StudyInstanceUID=uid,
                                            SeriesInstanceUID="")):
-            series = SeriesInfo(
-                series_instance_uid=_str(ds, "SeriesInstanceUID"), modality=_str(ds, "Modality"),
-                series_number=_int(ds, "SeriesNumber"),
-                series_description=_str(ds, "SeriesDescription"),
-                body_part_examined=_str(ds, "BodyPartExamined"),
-            )
+            series = SeriesInfo.from_dataset(ds)
             images = self._find(assoc, _query(
                 "IMAGE", IMAGE_KEYS, StudyInstanceUID=uid,
                 SeriesInstanceUID=series.series_instance_uid, SOPInstanceUID="",
             ))
             series.instances = sorted(
-                (InstanceInfo(_str(i, "SOPClassUID"), _str(i, "SOPInstanceUID"),
-                              _int(i, "InstanceNumber"), _int(i, "NumberOfFrames"))
-                 for i in images),
+                (InstanceInfo.from_dataset(i) for i in images),
                 key=lambda i: (i.instance_number is None, i.instance_number or 0),
             )
             info.series.append(series)
@@ -450,9 +417,9 @@ class DimsePacs:
                 StudyInstanceUID=study_uid))
             if not found:
                 raise PacsError(f"the PACS has no study {study_uid}")
-            classes = {str(c) for c in _values(found[0], "SOPClassesInStudy")}
+            classes = {str(c) for c in values(found[0], "SOPClassesInStudy")}
             if sop_uids is None and series_uid is None:
-                count = _int(found[0], "NumberOfStudyRelatedInstances")
+                count = number(found[0], "NumberOfStudyRelatedInstances")
                 request = _query("STUDY", (), StudyInstanceUID=study_uid)
             elif sop_uids is None:
                 series = self._find(assoc, _query(
@@ -460,7 +427,7 @@ class DimsePacs:
                     SeriesInstanceUID=series_uid))
                 if not series:
                     raise PacsError(f"the PACS has no series {series_uid} in study {study_uid}")
-                count = _int(series[0], "NumberOfSeriesRelatedInstances")
+                count = number(series[0], "NumberOfSeriesRelatedInstances")
                 request = _query("SERIES", (), StudyInstanceUID=study_uid,
                                  SeriesInstanceUID=series_uid)
             else:
