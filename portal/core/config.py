@@ -1,0 +1,77 @@
+"""Portal settings (environment prefix ``PARTAGE_PORTAL_``)."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from partage.auth import ClaimPaths
+from partage.settings import ServiceSettings
+
+
+class PortalSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="PARTAGE_PORTAL_", extra="ignore")
+
+    port: int = 8050
+    #: the address browsers use (redirect URIs are built on it); empty: http://{host}:{port}
+    public_url: str = ""
+    # -- sign-in (OIDC relying party) ------------------------------------------------------------
+    #: issuer identifier, byte-identical to the tokens' ``iss`` (DESIGN.md, "OIDC in practice")
+    issuer: str = "http://127.0.0.1:8000"
+    client_id: str = "partage-portal"
+    client_secret: str = ""
+    scope: str = "openid profile"
+    #: audience of the access tokens the portal forwards (the region's APIs)
+    audience: str = "partage"
+    #: JWKS URL; empty: the issuer's discovery document names it
+    jwks_url: str = ""
+    #: where each attribute sits in the token (Keycloak: ``realm_access.roles``)
+    roles_claim: str = "roles"
+    rpps_claim: str = "rpps"
+    organisation_claim: str = "organisation"
+    purpose_of_use_claim: str = "purpose_of_use"
+    name_claim: str = "name"
+    # -- session ---------------------------------------------------------------------------------
+    #: key signing the session cookie; a random one per process unless set (sessions then end
+    #: with the process)
+    session_secret: str = Field(default_factory=lambda: secrets.token_urlsafe(32))
+    #: cookie name of its own: browsers share cookies across the ports of one host
+    session_cookie: str = "partage_portal_session"
+    session_max_age_s: int = Field(default=8 * 3600, ge=60)
+    # -- the region's services -------------------------------------------------------------------
+    #: registry SOAP endpoint (ITI-18)
+    registry_url: str = "http://127.0.0.1:8010/registry"
+    #: registry identity API (patient search, site directory)
+    identity_url: str = "http://127.0.0.1:8010/identity"
+    #: repository SOAP endpoint (ITI-43)
+    repository_url: str = "http://127.0.0.1:8020/repository"
+    #: seconds any call to a service may take before the portal answers 504
+    upstream_timeout_s: float = Field(default=30.0, gt=0)
+    # -- images ----------------------------------------------------------------------------------
+    #: the built viewer (``npm run build`` in portal/viewer)
+    viewer_dist: Path = Path(__file__).resolve().parents[1] / "viewer" / "dist"
+    #: bounded cache of resolved manifests and proxied metadata; empty: {data_dir}/portal-cache
+    cache_dir: Path | None = None
+    cache_max_bytes: int = Field(default=512 * 1024**2, ge=1024 * 1024)
+    #: the reading site's local PACS for "send to PACS" (C-STORE), as ``AE@host:port``; empty:
+    #: the action is not offered
+    export_pacs: str = ""
+    #: the portal's own AE title when it sends to that PACS
+    ae_title: str = "PARTAGE_PORTAL"
+
+    def sqlite_name(self) -> str:
+        return "portal.sqlite"
+
+    def base_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    def claim_paths(self) -> ClaimPaths:
+        return ClaimPaths(roles=self.roles_claim, rpps=self.rpps_claim,
+                          organisation=self.organisation_claim,
+                          purpose_of_use=self.purpose_of_use_claim, name=self.name_claim)
+
+    def resolved_cache_dir(self) -> Path:
+        return self.cache_dir or self.data_dir / "portal-cache"
