@@ -17,6 +17,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
+from partage.idp import DevIdP, portal_client, service_client
 from partage.orthanc import Orthanc, OrthancConfig
 from partage.serve import background, free_port
 from registry.core.config import RegistrySettings
@@ -157,3 +158,22 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         yield url
     finally:
         drop_postgres_database(name)
+
+
+@pytest.fixture(scope="session")
+def portal_port() -> int:
+    """The port the portal under test listens on (its redirect URIs are registered at the IdP)."""
+    return free_port()
+
+
+@pytest.fixture(scope="session")
+def idp(tmp_path_factory: pytest.TempPathFactory, portal_port: int) -> Iterator[DevIdP]:
+    """The development OIDC provider (Node, deploy/idp) for the session: the portal client
+    ``partage-portal`` (secret ``DEV_PORTAL_SECRET``) redirecting to the portal on
+    ``portal_port``, and the service client ``gateway-a`` of site A; ``idp.client(id)`` gives
+    each client's metadata and secret."""
+    clients = [portal_client(f"http://127.0.0.1:{portal_port}"),
+               service_client("gateway-a", "gateway-a-dev-secret", ["site-gateway"],
+                              "1.2.250.1.999.1.1")]
+    with DevIdP.running(tmp_path_factory.mktemp("idp"), clients) as server:
+        yield server
