@@ -50,6 +50,9 @@ class PortalSettings(ServiceSettings):
     repository_url: str = "http://127.0.0.1:8020/repository"
     #: seconds any call to a service may take before the portal answers 504
     upstream_timeout_s: float = Field(default=30.0, gt=0)
+    #: assigning authority of the regional patient IDs (INS; production 1.2.250.1.213.1.4.8):
+    #: a bare INS typed in the search is qualified with it
+    regional_id_authority: str = "1.2.250.1.213.1.4.10"
     # -- images ----------------------------------------------------------------------------------
     #: the built viewer (``npm run build`` in portal/viewer)
     viewer_dist: Path = Path(__file__).resolve().parents[1] / "viewer" / "dist"
