@@ -72,6 +72,16 @@ class DocumentEntryMetadata:
     hash: str | None = None
     size: int | None = None
     repository_unique_id: str | None = None
+    #: extra metadata (ITI TF-3 §4.2.3.1.8): slot name (a URN not starting with ``urn:ihe:``)
+    #: → values
+    extra_slots: dict[str, list[str]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name in self.extra_slots:
+            if not name.startswith("urn:") or name.startswith("urn:ihe:"):
+                raise LocalProtocolError(
+                    f"extra metadata slot {name!r} must be a URN outside urn:ihe: "
+                    "(ITI TF-3 §4.2.3.1.8)")
 
 
 @dataclass
@@ -143,6 +153,7 @@ def document_entry(m: DocumentEntryMetadata) -> ExtrinsicObject:
         slots.append(Slot("sourcePatientInfo", list(m.source_patient_info)))
     if m.reference_ids:
         slots.append(Slot(REFERENCE_ID_SLOT, list(m.reference_ids)))
+    slots += [Slot(name, list(values)) for name, values in m.extra_slots.items()]
     n = iter(range(1, 1000))
     cls: list[Classification] = [
         _author(Scheme.DE_AUTHOR, uid, a, f"{uid}-cl{next(n)}") for a in m.authors

@@ -17,6 +17,7 @@ from ihe.kos.enum import (
 from ihe.kos.messages import Manifest, differences
 from ihe.kos.metadata import (
     ACQUISITION_MODALITIES,
+    INSTANCE_COUNT_SLOT,
     SiteProfile,
     event_codes,
     manifest_submission,
@@ -31,6 +32,7 @@ SOP_CLASS_UIDS = {KOS_SOP_CLASS_UID}
 __all__ = [
     "ACQUISITION_MODALITIES",
     "BODY_PART_REGIONS",
+    "INSTANCE_COUNT_SLOT",
     "FORMAT_CODE",
     "KOS_SOP_CLASS_UID",
     "MANIFEST_TITLE",

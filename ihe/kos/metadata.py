@@ -35,6 +35,11 @@ ACQUISITION_MODALITIES: dict[str, str] = {
     for keyword in codes.cid29.dir()
 }
 
+#: Extra metadata slot (ITI TF-3 §4.2.3.1.8) with the number of images the manifest references,
+#: DICOM's Number of Study Related Instances (0020,1208): consumers show it on a timeline
+#: without retrieving every manifest.
+INSTANCE_COUNT_SLOT = "urn:partage:xdsi:numberOfStudyRelatedInstances"
+
 _OID = re.compile(r"^[0-2](\.(0|[1-9][0-9]*))+$")
 _CX_ISO = re.compile(r"^[^\^&|~\\]+\^\^\^&[0-2](\.(0|[1-9][0-9]*))+&ISO$")
 _HL7_SPECIAL = re.compile(r"[\^&|~\\]")
@@ -78,6 +83,11 @@ class SiteProfile:
     def author_institution(self) -> str:
         """XON with the site OID in XON.10 (ITI TF-3 §4.2.3.1.7)."""
         return f"{self.site_name}^^^^^^^^^{self.site_oid}"
+
+
+def study_instance_count(study: Study) -> int:
+    """How many instances the manifest of ``study`` references."""
+    return sum(len(series.instances) for series in study.series)
 
 
 def event_codes(study: Study) -> list[Code]:
@@ -213,6 +223,7 @@ def manifest_submission(
         reference_ids=reference_ids(study, site.accession_authority),
         authors=[author],
         source_patient_info=patient_info,
+        extra_slots={INSTANCE_COUNT_SLOT: [str(study_instance_count(study))]},
     )
     submission_set = SubmissionSetMetadata(
         entry_uuid=submission_set_id,

@@ -65,6 +65,14 @@ def test_submission_is_schema_valid_and_carries_the_attributes(conformance_dir: 
     assert package.external_id(Scheme.SS_SOURCE_ID) == "1.2.250.1.999"
 
 
+def test_extra_metadata_slots_are_urns_outside_ihe() -> None:
+    slot = "urn:partage:xdsi:numberOfStudyRelatedInstances"
+    assert document_entry(entry(extra_slots={slot: ["12"]})).slot_values(slot) == ["12"]
+    for name in ("numberOfImages", "urn:ihe:iti:xds:2099:count"):
+        with pytest.raises(LocalProtocolError):
+            entry(extra_slots={name: ["1"]})
+
+
 def test_confidentiality_code_is_required() -> None:
     with pytest.raises(LocalProtocolError):
         document_entry(entry(confidentiality_codes=[]))

@@ -17,6 +17,7 @@ from ihe.ebrim import ExtrinsicObject, ProvideAndRegisterDocumentSetRequest, Reg
 from ihe.ebrim.builders import Code
 from ihe.kos import (
     BODY_PART_REGIONS,
+    INSTANCE_COUNT_SLOT,
     Manifest,
     Series,
     SiteProfile,
@@ -141,6 +142,8 @@ def test_the_xds_i_values(imaging_std: Path) -> None:
         "PID-5|Pet^Scout^a", "PID-7|19780324", "PID-8|M",
     ]
     assert entry.name == "PET CT SKULL BASE TO MID-THIGH"
+    assert entry.slot_values(INSTANCE_COUNT_SLOT) == [
+        str(sum(len(series.instances) for series in study.series))]
     assert entry.slot_value("hash") is None and entry.slot_value("size") is None
     author = entry.classified(Scheme.DE_AUTHOR)[0]
     assert author.slot_values("authorInstitution") == [
