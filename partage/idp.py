@@ -39,8 +39,9 @@ class IdPError(RuntimeError):
 
 def portal_client(redirect_base: str, client_id: str = "partage-portal",
                   secret: str = DEV_PORTAL_SECRET) -> dict[str, Any]:
-    """A confidential web client signing users in with the code flow + PKCE (``client_secret_basic``
-    at the token endpoint), redirected to ``{base}/auth/callback`` and, after logout, to ``{base}/``."""
+    """A confidential web client signing users in with the code flow + PKCE
+    (``client_secret_basic`` at the token endpoint), redirected to ``{base}/auth/callback`` and,
+    after logout, to ``{base}/``."""
     base = redirect_base.rstrip("/")
     return {
         "client_id": client_id,
@@ -130,10 +131,6 @@ class DevIdP:
     def end_session_url(self) -> str:
         return str(self.discovery["end_session_endpoint"])
 
-    @property
-    def userinfo_url(self) -> str:
-        return str(self.discovery["userinfo_endpoint"])
-
     def client(self, client_id: str) -> dict[str, Any]:
         """The metadata (secret included) of a client this IdP was started with."""
         for client in self.config["clients"]:
@@ -178,7 +175,8 @@ class DevIdP:
             except httpx.TransportError:
                 pass
             if time.monotonic() > deadline:
-                raise IdPError(f"the IdP did not answer {url} within {timeout} s:\n{self.log_tail()}")
+                raise IdPError(f"the IdP did not answer {url} within {timeout} s:\n"
+                               f"{self.log_tail()}")
             time.sleep(0.05)
         if self.discovery.get("issuer") != self.issuer:
             raise IdPError(f"the IdP names issuer {self.discovery.get('issuer')!r}, "

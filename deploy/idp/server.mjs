@@ -4,7 +4,7 @@
 // Why each choice (DESIGN.md, "development IdP"): access tokens are RFC 9068 JWTs (typ at+jwt)
 // for one resource whose audience is the API audience, so every service validates them offline;
 // the grant is given without a consent page (first-party clients only); PKCE S256 is required;
-// claims are the same in the access token, the ID token and userinfo.
+// claims are the same in the access token and the ID token.
 //
 // Config keys: issuer, port, users_file, clients, audience, access_token_ttl_s,
 // refresh_token_ttl_s. Listens on 127.0.0.1 only. Prints "ready <issuer>" once listening.
@@ -14,7 +14,7 @@ import { resolve } from 'node:path';
 
 import Provider, { errors } from 'oidc-provider';
 
-/** Claims a user may carry, in every token and in userinfo (partage.auth.ClaimPaths names). */
+/** Claims a user may carry, in access and ID tokens (partage.auth.ClaimPaths names). */
 const USER_CLAIMS = ['name', 'given_name', 'family_name', 'roles', 'rpps', 'organisation',
   'organisation_oid', 'ins', 'purpose_of_use'];
 const MAX_FORM_BYTES = 16 * 1024;
@@ -195,6 +195,9 @@ function build(config, users) {
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
       revocation: { enabled: true },
+      // userinfo only takes opaque tokens without an audience; ours are JWTs for the API, and
+      // the ID token carries every claim
+      userinfo: { enabled: false },
       resourceIndicators: {
         enabled: true,
         defaultResource: async () => resource,
