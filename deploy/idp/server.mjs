@@ -241,6 +241,11 @@ function build(config, users) {
     },
   });
 
+  async function finish(ctx, result, mergeWithLastSubmission) {
+    ctx.redirect(await provider.interactionResult(ctx.req, ctx.res, result, { mergeWithLastSubmission }));
+    ctx.status = 303;
+  }
+
   // our interaction pages: GET shows the login form, POST checks the password
   provider.use(async (ctx, next) => {
     const match = /^\/interaction\/([\w-]+)(\/login)?$/.exec(ctx.path);
@@ -248,6 +253,10 @@ function build(config, users) {
     try {
       const details = await provider.interactionDetails(ctx.req, ctx.res);
       if (details.uid !== match[1]) ctx.throw(400, 'this sign-in page belongs to another request');
+      if (details.prompt.name === 'consent') {
+        // prompt=consent: loadExistingGrant has already granted everything asked for
+        return finish(ctx, { consent: { grantId: details.grantId } }, true);
+      }
       if (details.prompt.name !== 'login') ctx.throw(400, `unsupported interaction ${details.prompt.name}`);
       const client = await provider.Client.find(details.params.client_id);
       const clientName = client?.clientName || details.params.client_id;
@@ -264,11 +273,7 @@ function build(config, users) {
         return loginPage(ctx, { uid: details.uid, clientName, login,
           error: 'Identifiant ou mot de passe incorrect. / Wrong login or password.' });
       }
-      const returnTo = await provider.interactionResult(ctx.req, ctx.res,
-        { login: { accountId: user.login } }, { mergeWithLastSubmission: false });
-      ctx.redirect(returnTo);
-      ctx.status = 303;
-      return undefined;
+      return finish(ctx, { login: { accountId: user.login } }, false);
     } catch (err) {
       const status = err.status || err.statusCode || 500;
       if (status >= 500) console.error(err);

@@ -4,6 +4,9 @@ see it: discovery, the code flow with PKCE and our login page, the tokens' claim
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import re
 import time
 from pathlib import Path
 
@@ -100,6 +103,23 @@ def test_a_failed_login_shows_the_form_again_with_an_error(
         assert validator.validate(answer.json()["access_token"]).subject == "dr.martin"
 
 
+def test_no_consent_page_even_when_the_client_asks_for_one(idp: DevIdP) -> None:
+    with httpx.Client() as browser:
+        flow, challenge = start_flow(idp, browser)
+        page = flow.authorize(code_challenge=challenge, code_challenge_method="S256",
+                              prompt="consent")
+        params = flow.callback(flow.submit_login(page, "dr.lefevre", "demo"))
+        answer = flow.exchange(params["code"], idp.client("partage-portal")["client_secret"])
+    assert answer.status_code == 200, answer.text
+
+
+def test_a_stale_login_form_gets_an_error_page_not_a_crash(idp: DevIdP) -> None:
+    answer = httpx.post(f"{idp.issuer}/interaction/no-such-request/login",
+                        data={"login": "dr.martin", "password": "demo"})
+    assert answer.status_code == 400
+    assert "expired" in answer.text
+
+
 def test_an_authorization_request_without_pkce_is_refused(idp: DevIdP) -> None:
     with httpx.Client() as browser:
         flow, _ = start_flow(idp, browser)
@@ -166,7 +186,11 @@ def test_logout_needs_no_click_and_returns_to_the_portal(idp: DevIdP) -> None:
         confirm = browser.get(idp.end_session_url, params={
             "id_token_hint": id_token, "post_logout_redirect_uri": home, "state": "bye"})
         assert confirm.status_code == 200
-        assert "submit()" in confirm.text, "the confirmation must submit itself"
+        # the confirmation submits itself, with a script the page's CSP allows by its hash
+        script = re.search(r"<script>(.*?)</script>", confirm.text, re.S)
+        assert script and "submit()" in script.group(1)
+        digest = base64.b64encode(hashlib.sha256(script.group(1).encode()).digest()).decode()
+        assert f"script-src 'sha256-{digest}'" in confirm.headers["content-security-policy"]
         form = first_form(confirm)
         assert form.fields["logout"] == "yes"
         done = browser.post(form.action, data=form.fields)
