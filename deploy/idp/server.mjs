@@ -162,7 +162,7 @@ function build(config, users) {
         const user = users.get(token.accountId);
         return user ? userClaims(user) : undefined;
       }
-      const client = token.client ?? await provider.Client.find(token.clientId);
+      const { client } = token;
       if (!client?.roles && !client?.site) return undefined;
       return {
         roles: client.roles ?? [],
