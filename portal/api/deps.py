@@ -84,7 +84,9 @@ async def signed_in_user(request: Request) -> SignedInUser | None:
             session.data.pop(CREDENTIALS, None)
             return None
         session.data[CREDENTIALS] = credentials = refreshed
-    return SignedInUser(credentials.principal, credentials.access_token, session.id)
+    user = SignedInUser(credentials.principal, credentials.access_token, session.id)
+    request.state.user = user  # the page header shows who is signed in
+    return user
 
 
 def here(request: Request) -> str:

@@ -1,0 +1,196 @@
+"""The radiologist's pages: search, the patient's timeline with ranked priors, the comparison
+viewer. Every registry call carries the signed-in user's own token."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Annotated
+from urllib.parse import quote, urlencode
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from portal import patients, studies
+from portal.api.deps import (
+    ProfessionalPage,
+    ProfessionalsOnly,
+    Settings,
+    SignedInUser,
+    signed_in_user,
+)
+from portal.core.config import PortalSettings
+from portal.patients import Patient
+from portal.priors import PriorRanking, rank_priors
+from portal.studies import StudyEntry
+from portal.templating import render
+from portal.timeline import build_axis, site_colours
+
+router = APIRouter(tags=["pages"], default_response_class=HTMLResponse)
+
+DAY = r"^(\d{4}-\d{2}-\d{2})?$"
+LAYOUTS = (1, 2, 4)
+
+
+@dataclass(frozen=True)
+class Filters:
+    """The timeline's filters, kept in every link of the page."""
+
+    modality: str = ""
+    region: str = ""
+    site: str = ""
+    since: str = ""
+    until: str = ""
+
+    def keep(self, study: StudyEntry) -> bool:
+        return ((not self.modality or self.modality in study.modalities)
+                and (not self.region or self.region in study.regions)
+                and (not self.site or self.site == study.site)
+                and (not self.since or (bool(study.date) and study.date >= self.since))
+                and (not self.until or (bool(study.date) and study.date <= self.until)))
+
+    def params(self) -> dict[str, str]:
+        return {k: v for k, v in vars(self).items() if v}
+
+    @property
+    def active(self) -> bool:
+        return bool(self.params())
+
+
+@router.get("/", summary="Home: patient search once signed in")
+async def home(request: Request) -> Response:
+    user = await signed_in_user(request)
+    if user is None:
+        return render(request, "welcome.html")
+    if not user.is_professional:
+        raise ProfessionalsOnly(user)
+    return render(request, "search.html", {"q": "", "criteria": None, "results": None})
+
+
+@router.get("/patients", summary="Search patients by regional ID or demographics")
+async def search_page(
+    request: Request, user: ProfessionalPage, settings: Settings,
+    q: Annotated[str, Query(max_length=200)] = "",
+    family: Annotated[str, Query(max_length=128)] = "",
+    given: Annotated[str, Query(max_length=128)] = "",
+    birth_date: Annotated[str, Query(max_length=10)] = "",
+) -> Response:
+    criteria = patients.parse_query(q, settings.regional_id_authority, family=family,
+                                    given=given, birth_date=birth_date)
+    results = None
+    if not criteria.empty:
+        results = await run_in_threadpool(patients.search, settings, user.access_token,
+                                          criteria)
+    return render(request, "search.html", {
+        "q": q, "family": family, "given": given, "birth_date": birth_date,
+        "criteria": criteria, "results": results,
+    })
+
+
+def _load(settings: PortalSettings, user: SignedInUser, patient: str
+          ) -> tuple[Patient, list[StudyEntry]]:
+    """The patient named in the URL (INS or CX) and all their studies; 404 when unknown."""
+    patient_id = patients.regional_id(patient, settings.regional_id_authority)
+    found = patients.get_patient(settings, user.access_token, patient_id) if patient_id else None
+    if found is None:
+        raise HTTPException(404, f"Aucun patient {patient} n'est connu de la région.")
+    return found, studies.find_studies(settings, user.access_token, found.patient_id)
+
+
+def _study(all_studies: list[StudyEntry], study_id: str | None, what: str
+           ) -> StudyEntry | None:
+    if not study_id:
+        return None
+    match = next((s for s in all_studies if s.id == study_id), None)
+    if match is None:
+        raise HTTPException(404, f"L'examen {what} {study_id} n'est pas un examen de ce patient "
+                                 "visible pour vous.")
+    return match
+
+
+@router.get("/patients/{patient}", summary="A patient's timeline of every study of the region")
+async def patient_page(
+    request: Request, patient: str, user: ProfessionalPage, settings: Settings,
+    current: Annotated[str | None, Query(max_length=64)] = None,
+    modality: Annotated[str, Query(max_length=16)] = "",
+    region: Annotated[str, Query(max_length=128)] = "",
+    site: Annotated[str, Query(max_length=256)] = "",
+    since: Annotated[str, Query(pattern=DAY)] = "",
+    until: Annotated[str, Query(pattern=DAY)] = "",
+) -> Response:
+    found, all_studies = await run_in_threadpool(_load, settings, user, patient)
+    filters = Filters(modality, region, site, since, until)
+    chosen = _study(all_studies, current, "courant")
+    ranking: PriorRanking | None = rank_priors(chosen, all_studies) if chosen else None
+    best = ranking.best if ranking else None
+    shown = [s for s in all_studies if filters.keep(s)]
+    base = f"/patients/{quote(found.patient_id, safe='')}"
+
+    def link(**changes: str | None) -> str:
+        params = {**filters.params(), **({"current": chosen.id} if chosen else {})}
+        for key, value in changes.items():
+            if value:
+                params[key] = value
+            else:
+                params.pop(key, None)
+        return f"{base}?{urlencode(params)}" if params else base
+
+    def compare_link(prior: StudyEntry | None, layout: int = 2) -> str:
+        assert chosen is not None
+        params = {"current": chosen.id, "layout": str(layout)}
+        if prior is not None:
+            params["prior"] = prior.id
+        return f"{base}/compare?{urlencode(params)}"
+
+    return render(request, "patient.html", {
+        "patient": found, "studies": shown, "total": len(all_studies), "filters": filters,
+        "current": chosen, "ranking": ranking, "best": best,
+        "axis": build_axis(shown, current_id=chosen.id if chosen else None,
+                           prior_id=best.id if best else None),
+        "colours": site_colours(all_studies),
+        "options": {
+            "modality": sorted({m for s in all_studies for m in s.modalities}),
+            "region": sorted({r for s in all_studies for r in s.regions}),
+            "site": sorted({s.site for s in all_studies if s.site}),
+        },
+        "link": link, "compare_link": compare_link, "base": base,
+        "export_pacs": settings.export_pacs,
+    })
+
+
+def viewer_config(all_studies: list[StudyEntry], current: StudyEntry,
+                  prior: StudyEntry | None, layout: int) -> dict[str, object]:
+    """The viewer's configuration (the contract with portal/viewer): every study the user may
+    see, the current one and its prior, the layout."""
+    return {
+        "studies": [{
+            "id": s.id, "site": s.site, "date": s.date, "modality": "/".join(s.modalities),
+            "description": s.description, "seriesUrl": f"/api/studies/{s.id}/series",
+        } for s in all_studies],
+        "current": current.id,
+        "prior": prior.id if prior else None,
+        "layout": layout,
+    }
+
+
+@router.get("/patients/{patient}/compare", summary="The comparison viewer")
+async def compare_page(
+    request: Request, patient: str, user: ProfessionalPage, settings: Settings,
+    current: Annotated[str, Query(max_length=64)],
+    prior: Annotated[str | None, Query(max_length=64)] = None,
+    layout: Annotated[int, Query()] = 2,
+) -> Response:
+    if layout not in LAYOUTS:
+        raise HTTPException(400, f"Disposition {layout} inconnue : 1, 2 ou 4 vues.")
+    found, all_studies = await run_in_threadpool(_load, settings, user, patient)
+    chosen = _study(all_studies, current, "courant")
+    assert chosen is not None
+    previous = _study(all_studies, prior, "antérieur") if prior else \
+        rank_priors(chosen, all_studies).best
+    config = viewer_config(all_studies, chosen, previous, layout)
+    return render(request, "compare.html", {
+        "patient": found, "current": chosen, "prior": previous,
+        "config": json.dumps(config, ensure_ascii=False, separators=(",", ":")),
+        "back": f"/patients/{quote(found.patient_id, safe='')}?current={chosen.id}",
+    })
