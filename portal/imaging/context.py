@@ -1,0 +1,141 @@
+"""Everything the image routes share for the portal's lifetime: one HTTP client with keep-alive
+to the gateways and the site directory, the caches, the send jobs.
+
+Per request the cost is kept small: the registry's decision that this user may see this study
+(ITI-18 GetDocuments with the user's token, so the consent filter has its say) is kept 30 s per
+(session, study), the resolved manifest 60 s per document, the site directory 30 s; concurrent
+requests for the same key wait for one lookup instead of each making their own.
+
+``create_app`` builds it in its lifespan::
+
+    async with ImagingContext.open(settings) as imaging:
+        app.state.imaging = imaging
+        yield
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import TypeVar
+
+import httpx
+from starlette.concurrency import run_in_threadpool
+
+from portal.core.config import PortalSettings
+from portal.imaging.diskcache import DiskCache
+from portal.imaging.lru import TtlLru
+from portal.imaging.manifests import SharedSeries, SharedStudy, retrieve_manifest
+from portal.imaging.problems import ImagingProblem
+from portal.imaging.send import Jobs
+from portal.imaging.sites import Site, SiteDirectory
+from portal.studies import RegistryRefused, RegistryUnavailable, StudyEntry, get_study
+
+T = TypeVar("T")
+
+ACCESS_TTL_S = 30.0
+MANIFEST_TTL_S = 60.0
+
+
+@dataclass(frozen=True)
+class OpenStudy:
+    """A study this user may see (the registry said so) and what its manifest shares."""
+
+    entry: StudyEntry
+    shared: SharedStudy
+
+
+class ImagingContext:
+    def __init__(self, settings: PortalSettings, http: httpx.AsyncClient) -> None:
+        self.settings = settings
+        self.http = http
+        self.sites = SiteDirectory(settings.identity_url)
+        self.metadata = DiskCache(settings.resolved_cache_dir() / "metadata",
+                                  settings.cache_max_bytes)
+        self.jobs = Jobs()
+        self._access: TtlLru[tuple[str, str], StudyEntry] = TtlLru(4096, ACCESS_TTL_S)
+        self._manifests: TtlLru[str, SharedStudy] = TtlLru(256, MANIFEST_TTL_S)
+        self._pending: dict[Hashable, asyncio.Future[object]] = {}
+
+    @classmethod
+    @asynccontextmanager
+    async def open(cls, settings: PortalSettings) -> AsyncIterator[ImagingContext]:
+        timeout = httpx.Timeout(settings.upstream_timeout_s, connect=5.0)
+        limits = httpx.Limits(max_connections=128, max_keepalive_connections=32)
+        async with httpx.AsyncClient(timeout=timeout, limits=limits) as http:
+            context = cls(settings, http)
+            try:
+                yield context
+            finally:
+                await context.jobs.aclose()
+
+    async def _once(self, key: Hashable, make: Callable[[], Awaitable[T]]) -> T:
+        """``make()``, shared by the concurrent callers asking for the same ``key``."""
+        pending = self._pending.get(key)
+        if pending is not None:
+            return await asyncio.shield(pending)  # type: ignore[return-value]
+        future: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+        self._pending[key] = future
+        try:
+            value = await make()
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: no "never retrieved" warning when nobody waited
+            raise
+        else:
+            future.set_result(value)
+            return value
+        finally:
+            del self._pending[key]
+
+    async def entry(self, session_id: str, token: str, entry_id: str) -> StudyEntry:
+        """The registry's entry of this study for this user (ITI-18 GetDocuments with the
+        user's token), remembered 30 s per session; 404 when the registry does not give it."""
+        key = (session_id, entry_id)
+        found = self._access.get(key)
+        if found is not None:
+            return found
+
+        async def ask() -> StudyEntry:
+            try:
+                entry = await run_in_threadpool(get_study, self.settings, token, entry_id)
+            except RegistryUnavailable as exc:
+                raise ImagingProblem(502, f"the registry could not be asked: {exc}") from None
+            except RegistryRefused as exc:
+                raise ImagingProblem(502, f"the registry refused the query: {exc}") from None
+            if entry is None:
+                raise ImagingProblem(404, f"no study {entry_id} is available to you")
+            self._access.put(key, entry)
+            return entry
+
+        return await self._once(("entry", *key), ask)
+
+    async def study(self, session_id: str, token: str, entry_id: str) -> OpenStudy:
+        """The study, once the registry allowed it for this user, with its resolved manifest."""
+        entry = await self.entry(session_id, token, entry_id)
+        shared = self._manifests.get(entry.id)
+        if shared is None:
+            async def resolve() -> SharedStudy:
+                resolved = await run_in_threadpool(
+                    lambda: retrieve_manifest(
+                        self.settings.repository_url, token, document_id=entry.id,
+                        repository_unique_id=entry.repository_unique_id,
+                        document_unique_id=entry.unique_id,
+                        home_community_id=entry.home_community_id or None,
+                        timeout=self.settings.upstream_timeout_s))
+                self._manifests.put(entry.id, resolved)
+                return resolved
+
+            shared = await self._once(("manifest", entry.id), resolve)
+        return OpenStudy(entry, shared)
+
+    async def site(self, token: str, series: SharedSeries) -> Site:
+        """The site whose gateway serves this series (its Retrieve Location UID)."""
+        return await self._once(
+            ("site", series.retrieve_location_uid),
+            lambda: self.sites.site_for(self.http, token, series.retrieve_location_uid))
+
+    def site_of(self, token: str) -> Callable[[SharedSeries], Awaitable[Site]]:
+        return lambda series: self.site(token, series)
