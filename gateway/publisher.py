@@ -11,7 +11,8 @@
 
 Identifiers of a submission are recorded (``pending``) before it is sent. If the answer is lost
 (interrupted run, timeout), the next attempt asks the registry whether that uniqueId arrived
-(ITI-18 GetDocuments) instead of publishing the study twice.
+(ITI-18 GetDocuments) instead of publishing the study twice. The registry's cross-reference and
+ITI-18 are asked with the gateway's own token (client credentials, ``GatewaySettings``).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from ihe.ebrim import Status
 from partage import soapclient
 from partage.db import Database
 from partage.soapclient import PeerUnavailable, SoapClientError, SoapFaultError
+from partage.tokens import TokenUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -58,10 +60,18 @@ class Publisher:
         self.db = db
         self.pacs = pacs
         self._http = httpx.Client(timeout=30.0)
+        self._tokens = settings.token_source()
         self._lock = threading.Lock()
 
     def close(self) -> None:
         self._http.close()
+        if self._tokens is not None:
+            self._tokens.close()
+
+    def _token(self) -> str | None:
+        """The gateway's bearer token for the registry (``None`` without a client);
+        ``TokenUnavailable`` when the issuer does not give one."""
+        return self._tokens.token() if self._tokens is not None else None
 
     def publish(self, study_instance_uid: str) -> PublishState | None:
         """Bring the region up to date with the PACS for this study; the study's state
@@ -88,8 +98,9 @@ class Publisher:
         if not (planned or unknown) or not record.document_unique_id:
             return
         try:
-            entry = registered_entry(self.settings.registry_url, record.document_unique_id)
-        except (SoapClientError, RegistryRefused) as exc:
+            entry = registered_entry(self.settings.registry_url, record.document_unique_id,
+                                     self._token())
+        except (SoapClientError, RegistryRefused, TokenUnavailable) as exc:
             log.warning("cannot check %s in the registry: %s", record.document_unique_id, exc)
             return
         if entry is None or entry.status != Status.APPROVED:
@@ -119,10 +130,13 @@ class Publisher:
             record.approved_entry_uuid = None
         try:
             regional = identity.regional_patient_id(
-                self._http, self.settings.identity_url, authority, study.patient_id
+                self._http, self.settings.identity_url, authority, study.patient_id,
+                self._token(),
             )
         except identity.IdentityUnavailable as exc:
             return self._failed(record, "IdentityUnavailable", str(exc))
+        except TokenUnavailable as exc:
+            return self._failed(record, "TokenUnavailable", str(exc))
         if regional is None:
             record.state = PublishState.HELD_BACK
             record.error_code = record.error_context = None

@@ -209,25 +209,45 @@ def _challenge(error: str | None = None, description: str = "") -> dict[str, str
     return {"WWW-Authenticate": value}
 
 
+class Refusal(Exception):
+    """Why a request's bearer token was not accepted: the HTTP status (401, or 503 when the
+    issuer's keys cannot be read), a reason and the headers to answer with (RFC 6750 §3)."""
+
+    def __init__(self, status: int, reason: str, headers: dict[str, str]) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+        self.headers = headers
+
+
+def authenticate(validator: TokenValidator, authorization: str | None) -> Principal:
+    """The caller an ``Authorization`` header value proves, or ``Refusal``. Blocking (it may
+    fetch the JWKS): async callers run it in a thread."""
+    if not authorization:
+        raise Refusal(401, "a bearer token is required", _challenge())
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Refusal(401, "the Authorization header is not a bearer token",
+                      _challenge("invalid_request"))
+    try:
+        return validator.validate(token.strip())
+    except TokenError as exc:
+        raise Refusal(401, f"invalid token: {exc}",
+                      _challenge("invalid_token", str(exc))) from exc
+    except KeysUnavailable as exc:
+        log.error("token keys unavailable", extra={"reason": str(exc)})
+        raise Refusal(503, "the token issuer's keys cannot be read now",
+                      {"Retry-After": "30"}) from exc
+
+
 def bearer(validator: TokenValidator) -> Callable[..., Principal]:
     """A FastAPI dependency: the request's ``Principal``, or 401 (RFC 6750 §3.1) / 503 when
     the issuer's keys are unreachable. Sync: FastAPI runs it in a thread (JWKS fetches)."""
 
     def dependency(authorization: Annotated[str | None, Header()] = None) -> Principal:
-        if not authorization:
-            raise HTTPException(401, "a bearer token is required", headers=_challenge())
-        scheme, _, token = authorization.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise HTTPException(401, "the Authorization header is not a bearer token",
-                                headers=_challenge("invalid_request"))
         try:
-            return validator.validate(token.strip())
-        except TokenError as exc:
-            raise HTTPException(401, f"invalid token: {exc}",
-                                headers=_challenge("invalid_token", str(exc))) from exc
-        except KeysUnavailable as exc:
-            log.error("token keys unavailable", extra={"reason": str(exc)})
-            raise HTTPException(503, "the token issuer's keys cannot be read now",
-                                headers={"Retry-After": "30"}) from exc
+            return authenticate(validator, authorization)
+        except Refusal as exc:
+            raise HTTPException(exc.status, exc.reason, headers=exc.headers) from exc
 
     return dependency

@@ -1,5 +1,8 @@
 """Settings common to every service; each service subclasses ``ServiceSettings`` with its own
-environment prefix (``PARTAGE_REGISTRY_``, ``PARTAGE_REPOSITORY_`` …)."""
+environment prefix (``PARTAGE_REGISTRY_``, ``PARTAGE_REPOSITORY_`` …).
+
+Every service is a resource server of the region's one token issuer (DESIGN.md "Security
+model"), so the issuer, the audience and where the claims sit are common settings too."""
 
 from __future__ import annotations
 
@@ -7,6 +10,8 @@ from pathlib import Path
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from partage.auth import ClaimPaths, JwksCache, TokenValidator
 
 DEFAULT_DATA_DIR = Path.home() / ".local" / "share" / "partage"
 
@@ -23,6 +28,26 @@ class ServiceSettings(BaseSettings):
     max_body_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
     log_level: str = "INFO"
     log_json: bool = True
+    # -- bearer tokens (IHE IUA): only JWTs of this issuer, for this audience, are accepted ----
+    #: issuer identifier, byte-identical to the tokens' ``iss`` (``localhost`` ≠ ``127.0.0.1``)
+    issuer: str = "http://127.0.0.1:8000"
+    audience: str = "partage"
+    #: JWKS URL; empty: the issuer's discovery document names it
+    jwks_url: str = ""
+    #: dotted claim paths of the caller's attributes (Keycloak: ``realm_access.roles``)
+    roles_claim: str = "roles"
+    rpps_claim: str = "rpps"
+    organisation_claim: str = "organisation"
+    purpose_of_use_claim: str = "purpose_of_use"
+    name_claim: str = "name"
+
+    def token_validator(self) -> TokenValidator:
+        """The validator of this service's bearer tokens (keys fetched on first use)."""
+        paths = ClaimPaths(roles=self.roles_claim, rpps=self.rpps_claim,
+                           organisation=self.organisation_claim,
+                           purpose_of_use=self.purpose_of_use_claim, name=self.name_claim)
+        return TokenValidator(self.issuer, self.audience, JwksCache(self.issuer, self.jwks_url),
+                              claim_paths=paths)
 
     def sqlite_name(self) -> str:
         """File name of the embedded database; overridden per service."""

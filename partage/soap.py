@@ -3,6 +3,12 @@ WS-Addressing Action, reading plain SOAP or MTOM/XOP, answering in kind.
 
 Everything that goes wrong before a handler runs (oversize body, DTDs, malformed XML, unknown
 action) becomes a SOAP fault; nothing reaches the handler half-parsed.
+
+An action may require a bearer token (IHE IUA): its entry in the handler table is a
+``BearerAction``, whose handler also receives the validated ``Principal``. A request for it
+without a valid token gets HTTP 401 with ``WWW-Authenticate: Bearer …`` (RFC 6750 §3) and a
+SOAP 1.2 Sender fault, 503 and a Receiver fault when the issuer's keys cannot be read; the
+handler does not run. Other actions of the same endpoint are unchanged.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 from fastapi import Request, Response
 from lxml import etree
@@ -20,6 +27,7 @@ from ihe import mtom
 from ihe.errors import RemoteProtocolError, XmlSecurityError
 from ihe.soap import Envelope, Fault
 from ihe.soap.actions import RESPONSE_OF
+from partage.auth import Principal, Refusal, TokenValidator, authenticate
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +85,17 @@ def envelope_bytes(envelope: Envelope, splice: tuple[etree._Element, bytes] | No
 
 
 Handler = Callable[[SoapRequest], SoapReply]
+#: the handler of an action that requires a bearer token: it also gets the caller
+AuthenticatedHandler = Callable[[SoapRequest, Principal], SoapReply]
+
+
+@dataclass(frozen=True)
+class BearerAction:
+    """An entry of ``soap_endpoint``'s handler table for an action answered only to callers
+    with a bearer token ``tokens`` accepts; ``handler`` receives the validated caller."""
+
+    handler: AuthenticatedHandler
+    tokens: TokenValidator
 
 
 class BodyTooLarge(Exception):
@@ -116,16 +135,30 @@ def render(envelope: Envelope, attachments: dict[str, tuple[str, bytes]], as_mto
     return Response(body, status_code=status, headers={"content-type": content_type})
 
 
-def fault_response(fault: Fault, relates_to: str | None = None) -> Response:
-    status = 400 if fault.code in {"Sender", "VersionMismatch", "MustUnderstand"} else 500
-    return render(fault.envelope(relates_to), {}, False, status)
+def fault_response(fault: Fault, relates_to: str | None = None, *, status: int | None = None,
+                   headers: dict[str, str] | None = None) -> Response:
+    """The fault as a SOAP 1.2 answer: 400 for the sender's faults, 500 for ours, unless
+    ``status`` says otherwise (401 for a refused token)."""
+    if status is None:
+        status = 400 if fault.code in {"Sender", "VersionMismatch", "MustUnderstand"} else 500
+    response = render(fault.envelope(relates_to), {}, False, status)
+    response.headers.update(headers or {})
+    return response
+
+
+def refusal_response(refusal: Refusal, relates_to: str | None = None) -> Response:
+    """A refused bearer token as HTTP 401/503 with its challenge and a SOAP fault body."""
+    code = "Sender" if refusal.status < 500 else "Receiver"
+    return fault_response(Fault(refusal.reason, code=code), relates_to,
+                          status=refusal.status, headers=refusal.headers)
 
 
 def soap_endpoint(
-    handlers: dict[str, Handler], max_body_bytes: Callable[[], int]
+    handlers: dict[str, Handler | BearerAction], max_body_bytes: Callable[[], int]
 ) -> Callable[[Request], Awaitable[Response]]:
     """Build a FastAPI endpoint that dispatches on wsa:Action to ``handlers`` (run in a
-    thread: they use the database synchronously)."""
+    thread: they use the database synchronously). A ``BearerAction`` is answered only once
+    the request's bearer token is accepted."""
 
     async def endpoint(request: Request) -> Response:
         try:
@@ -147,8 +180,20 @@ def soap_endpoint(
                 Fault(f"unsupported action {action!r}", subcode="wsa:ActionNotSupported"),
                 soap.envelope.message_id,
             )
+        call: Callable[[], SoapReply]
+        if isinstance(handler, BearerAction):
+            try:  # blocking: the JWKS may be fetched
+                principal = await run_in_threadpool(
+                    authenticate, handler.tokens, request.headers.get("authorization"))
+            except Refusal as refusal:
+                log.info("bearer token refused", extra={"action": action,
+                                                        "reason": refusal.reason})
+                return refusal_response(refusal, soap.envelope.message_id)
+            call = partial(handler.handler, soap, principal)
+        else:
+            call = partial(handler, soap)
         try:
-            reply = await run_in_threadpool(handler, soap)
+            reply = await run_in_threadpool(call)
         except RemoteProtocolError as exc:
             return fault_response(Fault(str(exc)), soap.envelope.message_id)
         envelope = Envelope(

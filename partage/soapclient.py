@@ -10,6 +10,9 @@ zeep builds every envelope from the WSDL bindings, adds the WS-Addressing header
   (``zeep.wsdl.attachments.Attachment.content``), which corrupts documents that end in a
   newline. ``XdsTransport`` therefore hands zeep answers with their XOP parts already inlined as
   base64, decoded with the tolerant ``ihe.mtom`` reader and the hardened ``ihe.xml`` parser.
+* ITI-18 and ITI-43 are answered only to callers with a bearer token (IHE IUA): those calls
+  take ``token``, sent as ``Authorization: Bearer …`` through zeep's per-thread
+  ``extra_http_headers``.
 * ebRIM relies on substitution groups (``rim:Identifiable``) that zeep's typed (de)serialiser
   does not follow. Request bodies are therefore our own ``ihe`` elements handed to zeep
   verbatim (``_Prebuilt``), and answers are read from the envelope zeep decoded (XOP already
@@ -226,10 +229,13 @@ class _Port:
         )
         self.binding = binding
 
-    def call(self, address: str, operation: str, body: etree._Element) -> etree._Element:
+    def call(self, address: str, operation: str, body: etree._Element,
+             token: str | None = None) -> etree._Element:
         service = self.client.create_service(self.binding, address)
+        headers = {"Authorization": f"Bearer {token}"} if token else None
         try:
-            service[operation](**_arguments(body))
+            with self.client.settings(extra_http_headers=headers):  # this thread only
+                service[operation](**_arguments(body))
         except ZeepFault as exc:
             raise SoapFaultError(str(exc.message or "SOAP fault"), exc.code) from None
         except (requests.RequestException, TransportError) as exc:
@@ -267,10 +273,11 @@ class XdsClient:
         )
         return _parse(RegistryResponse.from_element, body)
 
-    def stored_query(self, registry_url: str, request: AdhocQueryRequest) -> AdhocQueryResponse:
-        """ITI-18 Registry Stored Query (ITI TF-2a §3.18)."""
+    def stored_query(self, registry_url: str, request: AdhocQueryRequest,
+                     token: str | None = None) -> AdhocQueryResponse:
+        """ITI-18 Registry Stored Query (ITI TF-2a §3.18), with the caller's bearer token."""
         body = self._registry.call(
-            registry_url, "DocumentRegistry_RegistryStoredQuery", request.to_element()
+            registry_url, "DocumentRegistry_RegistryStoredQuery", request.to_element(), token
         )
         return _parse(AdhocQueryResponse.from_element, body)
 
@@ -295,11 +302,12 @@ class XdsClient:
         return _parse(RegistryResponse.from_element, body)
 
     def retrieve(
-        self, repository_url: str, request: RetrieveDocumentSetRequest
+        self, repository_url: str, request: RetrieveDocumentSetRequest, token: str | None = None
     ) -> RetrieveDocumentSetResponse:
-        """ITI-43 Retrieve Document Set (ITI TF-2b §3.43); documents come back as bytes."""
+        """ITI-43 Retrieve Document Set (ITI TF-2b §3.43), with the caller's bearer token;
+        documents come back as bytes."""
         body = self._repository.call(
-            repository_url, "DocumentRepository_RetrieveDocumentSet", request.to_element()
+            repository_url, "DocumentRepository_RetrieveDocumentSet", request.to_element(), token
         )
         return _parse(RetrieveDocumentSetResponse.from_element, body)
 
@@ -322,9 +330,9 @@ def register(registry_url: str, request: SubmitObjectsRequest, *,
     return client_for(wsdl_dir).register(registry_url, request)
 
 
-def stored_query(registry_url: str, request: AdhocQueryRequest, *,
+def stored_query(registry_url: str, request: AdhocQueryRequest, *, token: str | None = None,
                  wsdl_dir: Path = DEFAULT_WSDL_DIR) -> AdhocQueryResponse:
-    return client_for(wsdl_dir).stored_query(registry_url, request)
+    return client_for(wsdl_dir).stored_query(registry_url, request, token)
 
 
 def update_document_set(registry_url: str, request: SubmitObjectsRequest, *,
@@ -338,5 +346,6 @@ def provide_and_register(repository_url: str, request: ProvideAndRegisterDocumen
 
 
 def retrieve(repository_url: str, request: RetrieveDocumentSetRequest, *,
+             token: str | None = None,
              wsdl_dir: Path = DEFAULT_WSDL_DIR) -> RetrieveDocumentSetResponse:
-    return client_for(wsdl_dir).retrieve(repository_url, request)
+    return client_for(wsdl_dir).retrieve(repository_url, request, token)

@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from ihe.soap import Action
 from partage.db import Database, migrate
-from partage.soap import soap_endpoint
+from partage.soap import BearerAction, soap_endpoint
 from registry.api.deps import RegistryContext
 from registry.api.routes import identity, iti18, iti42, iti57
 from registry.core.config import RegistrySettings
@@ -40,13 +40,14 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
         soap_endpoint(
             {
                 Action.REGISTER: iti42.make_handler(ctx),
-                Action.STORED_QUERY: iti18.make_handler(ctx),
+                Action.STORED_QUERY: BearerAction(iti18.make_handler(ctx), ctx.tokens),
                 Action.UPDATE: iti57.make_handler(ctx),
             },
             lambda: settings.max_body_bytes,
         ),
         methods=["POST"],
-        summary="XDS.b Document Registry (ITI-42, ITI-18, ITI-57), SOAP 1.2",
+        summary="XDS.b Document Registry (ITI-42, ITI-18, ITI-57), SOAP 1.2; ITI-18 needs a "
+                "bearer token",
         tags=["xds"],
     )
     app.include_router(identity.router)

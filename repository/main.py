@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from ihe.soap import Action
 from partage.db import Database, migrate
-from partage.soap import soap_endpoint
+from partage.soap import BearerAction, soap_endpoint
 from repository.api.deps import RepositoryContext
 from repository.api.routes import iti41, iti43
 from repository.core.config import RepositorySettings
@@ -38,12 +38,13 @@ def create_app(settings: RepositorySettings | None = None) -> FastAPI:
         soap_endpoint(
             {
                 Action.PROVIDE_AND_REGISTER: iti41.make_handler(ctx),
-                Action.RETRIEVE: iti43.make_handler(ctx),
+                Action.RETRIEVE: BearerAction(iti43.make_handler(ctx), ctx.tokens),
             },
             lambda: settings.max_body_bytes,
         ),
         methods=["POST"],
-        summary="XDS.b Document Repository (ITI-41, ITI-43), SOAP 1.2 with MTOM/XOP",
+        summary="XDS.b Document Repository (ITI-41, ITI-43), SOAP 1.2 with MTOM/XOP; ITI-43 "
+                "needs a bearer token",
         tags=["xds"],
     )
 

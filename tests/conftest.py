@@ -1,5 +1,6 @@
 """Shared fixtures: a fresh database per test on SQLite and, when ``PARTAGE_TEST_POSTGRES_URL``
-is set (CI sets it), on PostgreSQL too; services served over real HTTP on loopback."""
+is set (CI sets it), on PostgreSQL too; services served over real HTTP on loopback, trusting one
+development token issuer (``issuer``) whose tokens the tests send."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
+from partage.devissuer import DevIssuer
 from partage.idp import DevIdP, portal_client, service_client
 from partage.orthanc import Orthanc, OrthancConfig
 from partage.serve import background, free_port
@@ -73,10 +75,18 @@ def drop_postgres_database(name: str) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@pytest.fixture(scope="session")
+def issuer() -> Iterator[DevIssuer]:
+    """The development token issuer (discovery, JWKS, client credentials) every service of a
+    test trusts; ``issuer.token(...)`` mints a caller's token."""
+    with DevIssuer.running() as running:
+        yield running
+
+
 @dataclass
 class Region:
     """Our registry and repository over real HTTP, each on its own database; ``registry`` and
-    ``repository`` are their SOAP endpoints."""
+    ``repository`` are their SOAP endpoints; they accept ``issuer``'s tokens."""
 
     base: str
     registry: str
@@ -85,6 +95,23 @@ class Region:
     repository_app: FastAPI
     feed_token: str
     repository_unique_id: str
+    issuer: DevIssuer
+
+    def token(self, sub: str = "dr-martin", roles: list[str] | None = None, **claims: object
+              ) -> str:
+        """A caller's bearer token (a radiologist's unless ``roles`` say otherwise)."""
+        return self.issuer.token(sub, roles, **claims)  # type: ignore[arg-type]
+
+    def auth(self, **claims: object) -> dict[str, str]:
+        """An ``Authorization`` header with a fresh ``token``."""
+        return {"Authorization": f"Bearer {self.token(**claims)}"}  # type: ignore[arg-type]
+
+    def service_client(self, client_id: str = "") -> dict[str, str]:
+        """Settings of a service calling the region with its own tokens: the issuer and a new
+        client registered with it (client credentials grant, role ``service``)."""
+        client_id = client_id or f"gateway-{uuid.uuid4().hex[:8]}"
+        secret = self.issuer.register_client(client_id, roles=["service"])
+        return {"issuer": self.issuer.url, "client_id": client_id, "client_secret": secret}
 
     def feed(self, patient_id: str) -> None:
         """Make ``patient_id`` known to the registry through its REST identity feed."""
@@ -122,26 +149,28 @@ def _service_databases(backend: str, tmp_path: Path) -> Iterator[tuple[str, str]
 
 
 @pytest.fixture(params=BACKENDS)
-def region(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Region]:
-    """Registry + repository wired together as in production, with a small body limit so the
-    oversize checks stay cheap."""
+def region(request: pytest.FixtureRequest, tmp_path: Path, issuer: DevIssuer
+           ) -> Iterator[Region]:
+    """Registry + repository wired together as in production, trusting ``issuer``, with a
+    small body limit so the oversize checks stay cheap."""
     with _service_databases(request.param, tmp_path) as (registry_db, repository_db):
         registry_settings = RegistrySettings(
             data_dir=tmp_path / "registry", database_url=registry_db, log_json=False,
-            max_body_bytes=1024 * 1024,
+            max_body_bytes=1024 * 1024, issuer=issuer.url,
         )
         registry_app = create_registry(registry_settings)
         with background(registry_app) as registry:
             repository_settings = RepositorySettings(
                 data_dir=tmp_path / "repository", database_url=repository_db, log_json=False,
                 registry_url=f"{registry.url}/registry", max_body_bytes=1024 * 1024,
+                issuer=issuer.url,
             )
             repository_app = create_repository(repository_settings)
             with background(repository_app) as repository:
                 yield Region(
                     registry.url, f"{registry.url}/registry", f"{repository.url}/repository",
                     registry_app, repository_app, registry_settings.feed_token,
-                    repository_settings.repository_unique_id,
+                    repository_settings.repository_unique_id, issuer,
                 )
 
 

@@ -12,7 +12,7 @@ from gateway.core.config import GatewaySettings
 from gateway.pacs import Pacs
 from gateway.pacs.dicomweb import DicomwebPacs
 from gateway.pacs.dimse import DimsePacs
-from partage.auth import JwksCache, TokenValidator, bearer
+from partage.auth import TokenValidator, bearer
 
 
 @dataclass
@@ -28,8 +28,7 @@ class GatewayContext:
             settings=settings,
             pacs=pacs or open_pacs(settings),
             cache=InstanceCache(settings.resolved_cache_dir(), settings.cache_max_bytes),
-            tokens=TokenValidator(settings.issuer, settings.audience,
-                                  JwksCache(settings.issuer, settings.jwks_url)),
+            tokens=settings.token_validator(),
         )
 
     def principal(self) -> object:

@@ -1,5 +1,6 @@
 """Local → regional patient ID, through the registry's cross-reference (PIX query role, REST:
-``GET {identity_url}/xref?authority=&local_id=`` answers ``{patient_id}`` or 404)."""
+``GET {identity_url}/xref?authority=&local_id=`` answers ``{patient_id}`` or 404), asked with the
+gateway's own bearer token."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ class IdentityUnavailable(Exception):
 
 
 def regional_patient_id(
-    client: httpx.Client, identity_url: str, authority: str, local_id: str
+    client: httpx.Client, identity_url: str, authority: str, local_id: str,
+    token: str | None = None,
 ) -> str | None:
     """The regional ID (CX) of ``local_id`` in ``authority``; ``None`` when the region has no
     mapping for it yet (the study is then held back, DESIGN.md "Identifiers")."""
@@ -19,6 +21,7 @@ def regional_patient_id(
         answer = client.get(
             f"{identity_url.rstrip('/')}/xref",
             params={"authority": authority, "local_id": local_id},
+            headers={"Authorization": f"Bearer {token}"} if token else None,
         )
     except httpx.HTTPError as exc:
         raise IdentityUnavailable(f"{identity_url}: {exc}") from None

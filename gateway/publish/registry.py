@@ -51,12 +51,14 @@ class RegisteredEntry:
     status: str
 
 
-def registered_entry(registry_url: str, unique_id: str) -> RegisteredEntry | None:
-    """The DocumentEntry with this uniqueId (the Approved one if several), or ``None``."""
+def registered_entry(registry_url: str, unique_id: str, token: str | None = None
+                     ) -> RegisteredEntry | None:
+    """The DocumentEntry with this uniqueId (the Approved one if several), or ``None``;
+    asked with the gateway's bearer ``token``."""
     request = AdhocQueryRequest(
         GET_DOCUMENTS, [Slot("$XDSDocumentEntryUniqueId", [f"('{unique_id}')"])]
     )
-    answer = soapclient.stored_query(registry_url, request)
+    answer = soapclient.stored_query(registry_url, request, token=token)
     if answer.status != ResponseStatus.SUCCESS:
         first = answer.errors[0] if answer.errors else RegistryError("XDSRegistryError")
         raise RegistryRefused(first.code, first.context)

@@ -1,9 +1,11 @@
-"""What every registry route needs: settings, the database, the affinity-domain code set."""
+"""What every registry route needs: settings, the database, the affinity-domain code set and
+the validator of callers' bearer tokens."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from partage.auth import TokenValidator
 from partage.db import Database
 from registry.codes import CodeSet
 from registry.core.config import RegistrySettings
@@ -14,6 +16,10 @@ class RegistryContext:
     settings: RegistrySettings
     db: Database
     codes: CodeSet | None
+    tokens: TokenValidator = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.tokens = self.settings.token_validator()
 
     @classmethod
     def build(cls, settings: RegistrySettings, db: Database) -> RegistryContext:

@@ -1,10 +1,11 @@
-"""What every repository route needs: settings, the database, the document store and the SOAP
-client that forwards ITI-42 to the registry."""
+"""What every repository route needs: settings, the database, the document store, the SOAP
+client that forwards ITI-42 to the registry and the validator of callers' bearer tokens."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from partage.auth import TokenValidator
 from partage.db import Database
 from partage.soapclient import XdsClient
 from repository.core.config import RepositorySettings
@@ -17,6 +18,10 @@ class RepositoryContext:
     db: Database
     store: DocumentStore
     client: XdsClient
+    tokens: TokenValidator = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.tokens = self.settings.token_validator()
 
     @classmethod
     def build(cls, settings: RepositorySettings, db: Database) -> RepositoryContext:

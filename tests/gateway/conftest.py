@@ -1,5 +1,5 @@
-"""Fixtures shared by the gateway's serving tests: a real token issuer over HTTP and a gateway
-in front of the session's Orthanc, once per PACS adapter."""
+"""Fixtures shared by the gateway's serving tests: a gateway in front of the session's Orthanc,
+once per PACS adapter, trusting the session's token issuer (``tests/conftest.py``)."""
 
 from __future__ import annotations
 
@@ -11,12 +11,6 @@ import pytest
 from partage.orthanc import Orthanc
 from tests.support.gateway import RunningGateway, running_gateway
 from tests.support.issuer import Issuer
-
-
-@pytest.fixture(scope="module")
-def issuer() -> Iterator[Issuer]:
-    with Issuer.running() as running:
-        yield running
 
 
 @pytest.fixture(params=["dicomweb", "dimse"])

@@ -75,16 +75,17 @@ class Site:
 
 
 @pytest.fixture
-def site(region: Region, tmp_path: Path) -> Iterator[Site]:
+def site(region: Region, issuer: Issuer, tmp_path: Path) -> Iterator[Site]:
     """Orthanc forwarding its stable studies to a gateway that publishes to ``region``."""
     scp_port = free_port()
     config = OrthancConfig("site-a", "SITE_A", free_port(), free_port(), tmp_path / "pacs",
                            modalities={"gateway": Modality(GATEWAY_AE, "127.0.0.1", scp_port)},
                            lua_script=FORWARD_LUA)
-    with Orthanc(config) as orthanc, Issuer.running() as issuer, running_gateway(
+    with Orthanc(config) as orthanc, running_gateway(
         orthanc, issuer, tmp_path / "gateway", dicom_port=scp_port, ae_title=GATEWAY_AE,
         quiet_period_s=1.0, sweep_interval_s=0, registry_url=region.registry,
         repository_url=region.repository, identity_url=f"{region.base}/identity",
+        **region.service_client(),
     ) as gateway:
         yield Site(orthanc, gateway)
 
@@ -102,7 +103,7 @@ def find_by_accession(region: Region, accession: str) -> list[ExtrinsicObject]:
         Slot("$XDSDocumentEntryPatientId", [f"'{REGIONAL}'"]),
         Slot("$XDSDocumentEntryStatus", [f"('{Status.APPROVED}')"]),
         Slot("$XDSDocumentEntryReferenceIdList", [f"('{accession}')"]),
-    ]))
+    ]), token=region.token())
     return [o for o in answer.objects if isinstance(o, ExtrinsicObject)]
 
 
@@ -167,7 +168,8 @@ def test_a_study_stored_into_the_pacs_is_published_and_served(
         "1.2.840.10008.5.1.4.1.1.88.59"}
     assert "CT" in {c.node_representation for c in entry.classified(Scheme.DE_EVENT_CODE)}
     [kos] = soapclient.retrieve(region.repository, RetrieveDocumentSetRequest([
-        DocumentRequest(region.repository_unique_id, entry.unique_id or "")])).documents
+        DocumentRequest(region.repository_unique_id, entry.unique_id or "")]),
+        token=region.token()).documents
     manifest = Manifest.from_bytes(kos.data)
     assert {r.sop_instance_uid for r in manifest.references} == study.sop_instance_uids
     assert manifest.retrieve_location_uids == {site.gateway.settings.repository_unique_id}

@@ -67,6 +67,7 @@ def site_settings(region: Region, orthanc: Orthanc, data_dir: Path) -> GatewaySe
         pacs_dicomweb_url=orthanc.dicomweb, registry_url=region.registry,
         repository_url=region.repository, identity_url=f"{region.base}/identity",
         public_url="http://127.0.0.1:18030", sweep_interval_s=0, dicom_port=0,
+        **region.service_client(),
     )
 
 
@@ -101,7 +102,7 @@ def find_documents(region: Region, patient_id: str, *statuses: str) -> list[Extr
     answer = soapclient.stored_query(region.registry, AdhocQueryRequest(FIND_DOCUMENTS, [
         Slot("$XDSDocumentEntryPatientId", [f"'{patient_id}'"]),
         Slot("$XDSDocumentEntryStatus", [f"({wanted})"]),
-    ]))
+    ]), token=region.token())
     return [o for o in answer.objects if isinstance(o, ExtrinsicObject)]
 
 
@@ -143,13 +144,13 @@ def test_published_study_is_found_with_xds_i_metadata(site: Site, orthanc: Ortha
             Slot("$XDSDocumentEntryPatientId", [f"'{REGIONAL}'"]),
             Slot("$XDSDocumentEntryStatus", [f"('{Status.APPROVED}')"]),
             Slot("$XDSDocumentEntryReferenceIdList", [f"('{accession}')"]),
-        ]))
+        ]), token=site.region.token())
     assert [o.id for o in by_accession.objects] == [entry.id]
 
     # the manifest the repository keeps points every series at this gateway
     [document] = soapclient.retrieve(site.region.repository, RetrieveDocumentSetRequest([
         DocumentRequest(site.region.repository_unique_id, entry.unique_id or ""),
-    ])).documents
+    ]), token=site.region.token()).documents
     manifest = kos.Manifest.from_bytes(document.data)
     assert manifest.retrieve_location_uids == {site.settings.repository_unique_id}
     assert {r.sop_instance_uid for r in manifest.references} == study.sop_instance_uids
@@ -189,13 +190,14 @@ def test_changed_study_replaces_its_manifest(site: Site, orthanc: Orthanc) -> No
                 find_documents(site.region, REGIONAL, Status.APPROVED, Status.DEPRECATED)}
     assert statuses == {old.entry_uuid: Status.DEPRECATED, new.entry_uuid: Status.APPROVED}
     associations = soapclient.stored_query(site.region.registry, AdhocQueryRequest(
-        GET_ASSOCIATIONS, [Slot("$uuid", [f"('{new.entry_uuid}')"])])).objects
+        GET_ASSOCIATIONS, [Slot("$uuid", [f"('{new.entry_uuid}')"])]),
+        token=site.region.token()).objects
     assert any(isinstance(a, Association) and a.association_type == AssociationType.RPLC
                and a.source_object == new.entry_uuid and a.target_object == old.entry_uuid
                for a in associations)
     [document] = soapclient.retrieve(site.region.repository, RetrieveDocumentSetRequest([
         DocumentRequest(site.region.repository_unique_id, new.document_unique_id or ""),
-    ])).documents
+    ]), token=site.region.token()).documents
     assert added in {r.sop_instance_uid for r in kos.Manifest.from_bytes(document.data).references}
 
 

@@ -29,12 +29,6 @@ UNKNOWN = Patient("IPP999999", "DURAND^Paul", "19700101", "M", issuer="1.2.250.1
 
 
 @pytest.fixture
-def issuer() -> Iterator[Issuer]:
-    with Issuer.running(audience="partage") as running:
-        yield running
-
-
-@pytest.fixture
 def gateway_url(site: Site, issuer: Issuer) -> Iterator[str]:  # noqa: F811
     """The gateway app on the site's database, trusting the test issuer."""
     settings = site.settings.model_copy(update={"issuer": issuer.url})

@@ -24,6 +24,7 @@ from registry.identity.mllp import frame
 from registry.main import create_app
 from registry.models import Patient, PatientIdentifier, RegistryObjectRow
 from tests.registry.test_identity_units import ebrim_document
+from tests.support.issuer import IdentityAuth, Issuer
 
 INS = "1.2.250.1.213.1.4.10"
 SITE_A = "1.2.250.1.999.2.1"
@@ -61,8 +62,9 @@ def read_acks(sock: socket.socket, count: int) -> list[str]:
 
 
 @pytest.fixture
-def registry(database_url: str, tmp_path: Path) -> Iterator[Registry]:
+def registry(database_url: str, tmp_path: Path, issuer: Issuer) -> Iterator[Registry]:
     settings = RegistrySettings(
+        issuer=issuer.url,
         database_url=database_url,
         data_dir=tmp_path,
         mllp_port=free_port(),
@@ -72,7 +74,7 @@ def registry(database_url: str, tmp_path: Path) -> Iterator[Registry]:
     )
     db = Database(database_url)
     with background(create_app(settings)) as server, httpx.Client(
-        base_url=server.url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=20
+        base_url=server.url, auth=IdentityAuth(issuer, TOKEN), timeout=20
     ) as http:
         yield Registry(http, db, settings.mllp_port, settings)
     db.engine.dispose()

@@ -11,6 +11,7 @@ from lxml import etree
 from ihe.ebrim import AdhocQueryResponse, ExtrinsicObject, ResponseStatus, Status
 from ihe.namespaces import QUERY, q
 from ihe.soap import Action, Envelope
+from partage.auth import Principal
 from partage.soap import SoapReply, SoapRequest
 from partage.xsd import errors as xsd_errors
 from registry.api.deps import RegistryContext
@@ -28,7 +29,8 @@ def ctx(database_url: str, tmp_path: Path) -> Iterator[RegistryContext]:
 
 
 def call(ctx: RegistryContext, body: etree._Element) -> AdhocQueryResponse:
-    reply = iti18.make_handler(ctx)(SoapRequest(Envelope(body=body, action=Action.STORED_QUERY)))
+    request = SoapRequest(Envelope(body=body, action=Action.STORED_QUERY))
+    reply = iti18.make_handler(ctx)(request, Principal("dr-martin", frozenset({"radiologist"})))
     assert isinstance(reply, SoapReply)
     body = reply.body_element()
     assert xsd_errors(body) == []

@@ -19,6 +19,7 @@ from ihe.ebrim.enum import Scheme
 from ihe.namespaces import QUERY, RIM, RS, q
 from ihe.soap import Action, Envelope
 from partage.db import Database
+from partage.devissuer import DevIssuer
 from partage.serve import BackgroundServer, background
 from partage.soap import SOAP_CONTENT_TYPE
 from partage.xsd import errors as xsd_errors
@@ -34,11 +35,15 @@ _UNIQUE_IDS = {Scheme.DE_UNIQUE_ID, Scheme.SS_UNIQUE_ID, Scheme.FOL_UNIQUE_ID}
 _serial = iter(range(1, 10**6))
 
 
-def _post(server: BackgroundServer, action: str, body: etree._Element) -> etree._Element:
+def _post(server: BackgroundServer, action: str, body: etree._Element, token: str = ""
+          ) -> etree._Element:
     envelope = Envelope(body=body, action=action, message_id=f"urn:uuid:{uuid.uuid4()}",
                         to=f"{server.url}/registry")
-    reply = httpx.post(f"{server.url}/registry", content=envelope.to_bytes(),
-                       headers={"content-type": SOAP_CONTENT_TYPE}, timeout=30)
+    headers = {"content-type": SOAP_CONTENT_TYPE}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    reply = httpx.post(f"{server.url}/registry", content=envelope.to_bytes(), headers=headers,
+                       timeout=30)
     assert reply.status_code == 200, reply.text
     return Envelope.from_bytes(reply.content).body
 
@@ -65,8 +70,9 @@ def _submission(conformance_dir: Path, section: str, symbols: dict[str, str]) ->
 
 
 @pytest.fixture
-def registry_server(database_url: str, conformance_dir: Path, tmp_path: Path) -> Iterator[BackgroundServer]:
-    settings = RegistrySettings(database_url=database_url, data_dir=tmp_path)
+def registry_server(database_url: str, conformance_dir: Path, tmp_path: Path,
+                    issuer: DevIssuer) -> Iterator[BackgroundServer]:
+    settings = RegistrySettings(database_url=database_url, data_dir=tmp_path, issuer=issuer.url)
     app = create_app(settings)
     db = Database(database_url)
     with db.session() as session:
@@ -109,11 +115,11 @@ def _counts(body: etree._Element) -> dict[str, int]:
     }
 
 
-def _run_section(server: BackgroundServer, section_dir: Path) -> None:
+def _run_section(server: BackgroundServer, section_dir: Path, token: str) -> None:
     query_file = next(p for p in section_dir.iterdir() if p.name.lower().startswith("query"))
     text = query_file.read_text("utf-8").replace("$patient_id$", PATIENT_XML)
     request = AdhocQueryRequest.from_bytes(text.encode("utf-8"))
-    body = _post(server, Action.STORED_QUERY, request.to_element())
+    body = _post(server, Action.STORED_QUERY, request.to_element(), token)
     assert body.tag == q(QUERY, "AdhocQueryResponse")
     assert xsd_errors(body) == [], section_dir.name
     status, counts = _expected(section_dir / "testplan.xml")
@@ -127,11 +133,12 @@ def _run_section(server: BackgroundServer, section_dir: Path) -> None:
 
 
 def test_nist_11897_find_documents_and_15803_get_all(
-    registry_server: BackgroundServer, conformance_dir: Path
+    registry_server: BackgroundServer, conformance_dir: Path, issuer: DevIssuer
 ) -> None:
+    token = issuer.token("dr-martin", ["radiologist"], lifetime_s=600)
     tests = conformance_dir / "nist-testkit" / "tests"
     sections = (tests / "11897" / "index.idx").read_text().split()
     assert len(sections) == 29
     for section in sections:
-        _run_section(registry_server, tests / "11897" / section)
-    _run_section(registry_server, tests / "15803" / "all")
+        _run_section(registry_server, tests / "11897" / section, token)
+    _run_section(registry_server, tests / "15803" / "all", token)

@@ -1,4 +1,5 @@
-"""A repository served over real HTTP, in front of a recording registry peer."""
+"""A repository served over real HTTP, in front of a recording registry peer, trusting the
+session's development token issuer."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from ihe.ebrim import RetrieveDocumentSetRequest, RetrieveDocumentSetResponse
+from partage.devissuer import DevIssuer
 from partage.serve import BackgroundServer, background
 from partage.soapclient import XdsClient
 from repository.api.deps import RepositoryContext
@@ -24,10 +27,19 @@ class Running:
     ctx: RepositoryContext
     peer: PeerRegistry
     client: XdsClient
+    issuer: DevIssuer
 
     @property
     def endpoint(self) -> str:
         return f"{self.url}/repository"
+
+    def auth(self) -> dict[str, str]:
+        """A radiologist's ``Authorization`` header (ITI-43 needs a bearer token)."""
+        return {"Authorization": f"Bearer {self.issuer.token()}"}
+
+    def retrieve(self, request: RetrieveDocumentSetRequest) -> RetrieveDocumentSetResponse:
+        """ITI-43 through the project's SOAP client, with a radiologist's token."""
+        return self.client.retrieve(self.endpoint, request, self.issuer.token())
 
     def stored_files(self) -> list[Path]:
         root = self.ctx.settings.documents_dir()
@@ -46,16 +58,17 @@ def peer() -> Iterator[tuple[PeerRegistry, BackgroundServer]]:
         yield registry, server
 
 
-def serve(settings: RepositorySettings, peer: PeerRegistry, client: XdsClient) -> Iterator[Running]:
-    app = create_app(settings)
+def serve(settings: RepositorySettings, peer: PeerRegistry, client: XdsClient,
+          issuer: DevIssuer) -> Iterator[Running]:
+    app = create_app(settings.model_copy(update={"issuer": issuer.url}))
     with background(app) as server:
-        yield Running(server.url, app.state.ctx, peer, client)
+        yield Running(server.url, app.state.ctx, peer, client, issuer)
 
 
 @pytest.fixture
 def repository(
     database_url: str, tmp_path: Path, peer: tuple[PeerRegistry, BackgroundServer],
-    client: XdsClient,
+    client: XdsClient, issuer: DevIssuer,
 ) -> Iterator[Running]:
     registry, server = peer
     settings = RepositorySettings(
@@ -63,4 +76,4 @@ def repository(
         repository_unique_id=REPOSITORY_UID, registry_url=f"{server.url}/registry",
         registry_timeout=5,
     )
-    yield from serve(settings, registry, client)
+    yield from serve(settings, registry, client, issuer)

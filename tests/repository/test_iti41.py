@@ -26,6 +26,7 @@ from ihe.ebrim import (
 from ihe.namespaces import XDSB, XOP, q
 from ihe.soap import Action, Envelope
 from partage import xsd
+from partage.devissuer import DevIssuer
 from partage.serve import free_port
 from repository.core.config import RepositorySettings
 from repository.models import StoredDocument
@@ -80,7 +81,7 @@ def test_mtom_submission_through_the_client_then_retrieve(repository: Running) -
     assert response.status == ResponseStatus.SUCCESS, response.errors
 
     uids = [o.unique_id for o in request.submission.objects if isinstance(o, ExtrinsicObject)]
-    got = repository.client.retrieve(repository.endpoint, RetrieveDocumentSetRequest(
+    got = repository.retrieve(RetrieveDocumentSetRequest(
         [DocumentRequest(REPOSITORY_UID, uid or "") for uid in uids]))
     assert got.response.status == ResponseStatus.SUCCESS
     assert [d.data for d in got.documents] == [b"\x00\x01binary\xff" * 1000, b"second"]
@@ -110,7 +111,7 @@ def test_nist_wire_captures_are_accepted(repository: Running, conformance_dir: P
 
     entry = forwarded_entry(repository)
     assert entry.patient_id == PATIENT
-    got = repository.client.retrieve(repository.endpoint, RetrieveDocumentSetRequest(
+    got = repository.retrieve(RetrieveDocumentSetRequest(
         [DocumentRequest(REPOSITORY_UID, entry.unique_id or "")]))
     (document,) = got.documents
     assert entry.slot_values("hash") == [hashlib.sha1(document.data).hexdigest()]
@@ -190,17 +191,18 @@ def test_registry_errors_are_relayed_unchanged_and_nothing_is_kept(repository: R
     assert len(repository.peer.received) == 1
     assert repository.stored_files() == [] and rows(repository) == 0
     uid = forwarded_entry(repository).unique_id or ""
-    got = repository.client.retrieve(repository.endpoint, RetrieveDocumentSetRequest(
+    got = repository.retrieve(RetrieveDocumentSetRequest(
         [DocumentRequest(REPOSITORY_UID, uid)]))
     assert [e.code for e in got.response.errors] == ["XDSDocumentUniqueIdError"]
 
 
-def test_unreachable_registry(tmp_path: Path, client, database_url: str) -> None:  # type: ignore[no-untyped-def]
+def test_unreachable_registry(tmp_path: Path, client, database_url: str,  # type: ignore[no-untyped-def]
+                              issuer: DevIssuer) -> None:
     settings = RepositorySettings(
         database_url=database_url, data_dir=tmp_path, repository_unique_id=REPOSITORY_UID,
         registry_url=f"http://127.0.0.1:{free_port()}/registry", registry_timeout=2,
     )
-    for running in serve(settings, PeerRegistry(), client):
+    for running in serve(settings, PeerRegistry(), client, issuer):
         response = client.provide_and_register(running.endpoint, pnr(b"a"))
         assert codes(response) == ["XDSRegistryNotAvailable"]
         assert running.stored_files() == [] and rows(running) == 0
@@ -220,7 +222,7 @@ def test_resubmission_is_idempotent_and_other_bytes_never_overwrite(repository: 
     assert codes(response) == ["XDSNonIdenticalHash"]
 
     uid = forwarded_entry(repository).unique_id or ""
-    got = repository.client.retrieve(repository.endpoint, RetrieveDocumentSetRequest(
+    got = repository.retrieve(RetrieveDocumentSetRequest(
         [DocumentRequest(REPOSITORY_UID, uid)]))
     assert [d.data for d in got.documents] == [b"original"]
     assert len(repository.stored_files()) == 1

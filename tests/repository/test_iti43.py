@@ -53,7 +53,8 @@ def raw_retrieve(running: Running, *requests: DocumentRequest) -> RetrieveDocume
     envelope = Envelope(body=RetrieveDocumentSetRequest(list(requests)).to_element(),
                         action=Action.RETRIEVE, message_id="urn:uuid:7d9e0c59-4d0e-4a8e-9f35-0c2f1d7e8a10")
     answer = httpx.post(running.endpoint, content=envelope.to_bytes(),
-                        headers={"content-type": "application/soap+xml; charset=utf-8"})
+                        headers={"content-type": "application/soap+xml; charset=utf-8",
+                                 **running.auth()})
     assert answer.status_code == 200
     message = mtom.decode(answer.headers["content-type"], answer.content)
     reply = Envelope.from_bytes(message.root)
@@ -73,7 +74,7 @@ def test_single_document_with_its_mime_type(repository: Running, stored: list[st
 
 
 def test_several_documents(repository: Running, stored: list[str]) -> None:
-    got = repository.client.retrieve(repository.endpoint, RetrieveDocumentSetRequest(
+    got = repository.retrieve(RetrieveDocumentSetRequest(
         [DocumentRequest(REPOSITORY_UID, uid) for uid in stored]))
     assert got.response.status == ResponseStatus.SUCCESS
     assert [(d.data, d.mime_type) for d in got.documents] == [
@@ -100,7 +101,7 @@ def test_none_found_is_a_failure(repository: Running, stored: list[str]) -> None
 
 
 def test_other_repository(repository: Running, stored: list[str]) -> None:
-    got = repository.client.retrieve(repository.endpoint, RetrieveDocumentSetRequest(
+    got = repository.retrieve(RetrieveDocumentSetRequest(
         [DocumentRequest("1.3.6.1.4.1.21367.13.80.110", stored[0])]))
     assert got.response.status == ResponseStatus.FAILURE
     assert [e.code for e in got.response.errors] == ["XDSUnknownRepositoryId"]

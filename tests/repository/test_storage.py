@@ -11,6 +11,7 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from ihe.ebrim import DocumentRequest, ExtrinsicObject, ResponseStatus, RetrieveDocumentSetRequest
+from partage.devissuer import DevIssuer
 from partage.serve import background, free_port
 from partage.soapclient import XdsClient
 from repository.core.config import RepositorySettings
@@ -93,7 +94,8 @@ def test_file_store_refuses_keys_outside_its_folder(tmp_path: Path, key: str) ->
         FileStore(tmp_path).put(key, io.BytesIO(b"x"))
 
 
-def test_repository_on_s3(s3_endpoint: str, tmp_path: Path, database_url: str) -> None:
+def test_repository_on_s3(s3_endpoint: str, tmp_path: Path, database_url: str,
+                          issuer: DevIssuer) -> None:
     peer = PeerRegistry()
     client = XdsClient(timeout=10)
     with background(peer.app()) as registry:
@@ -103,13 +105,13 @@ def test_repository_on_s3(s3_endpoint: str, tmp_path: Path, database_url: str) -
             s3_bucket=f"repo-{tmp_path.name.lower()[-30:]}", s3_access_key="test",
             s3_secret_key="test",
         )
-        for running in serve(settings, peer, client):
+        for running in serve(settings, peer, client, issuer):
             request = pnr(b"on s3\n")
             assert client.provide_and_register(
                 running.endpoint, request).status == ResponseStatus.SUCCESS
             uid = next(o for o in request.submission.objects
                        if isinstance(o, ExtrinsicObject)).unique_id or ""
-            got = client.retrieve(running.endpoint, RetrieveDocumentSetRequest(
+            got = running.retrieve(RetrieveDocumentSetRequest(
                 [DocumentRequest(REPOSITORY_UID, uid)]))
             assert [d.data for d in got.documents] == [b"on s3\n"]
             assert running.stored_files() == []  # nothing went to the local folder

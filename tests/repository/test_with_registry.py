@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from ihe.ebrim import AdhocQueryRequest, ExtrinsicObject, ResponseStatus, Slot
+from partage.devissuer import DevIssuer
 from partage.serve import background
 from partage.soapclient import XdsClient
 from registry.core.config import RegistrySettings
@@ -25,8 +26,10 @@ GET_DOCUMENTS = "urn:uuid:5c4f972b-d56b-40ac-a5fc-c8ca9b40b9d4"
 
 
 @pytest.fixture
-def region(database_url: str, tmp_path: Path, client: XdsClient) -> Iterator[tuple[Running, str]]:
-    settings = RegistrySettings(data_dir=tmp_path / "registry", feed_token="t0ken")
+def region(database_url: str, tmp_path: Path, client: XdsClient, issuer: DevIssuer
+           ) -> Iterator[tuple[Running, str]]:
+    settings = RegistrySettings(data_dir=tmp_path / "registry", feed_token="t0ken",
+                                issuer=issuer.url)
     with background(registry_app(settings)) as registry:
         httpx.put(
             f"{registry.url}/identity/patients/{quote(PATIENT, safe='')}",
@@ -37,7 +40,7 @@ def region(database_url: str, tmp_path: Path, client: XdsClient) -> Iterator[tup
         repo_settings = RepositorySettings(
             database_url=database_url, data_dir=tmp_path / "repo",
             repository_unique_id=REPOSITORY_UID, registry_url=f"{registry.url}/registry")
-        for running in serve(repo_settings, PeerRegistry(), client):
+        for running in serve(repo_settings, PeerRegistry(), client, issuer):
             yield running, f"{registry.url}/registry"
 
 
@@ -49,7 +52,7 @@ def test_submission_is_registered_with_the_repository_values(region: tuple[Runni
 
     uid = next(o for o in request.submission.objects if isinstance(o, ExtrinsicObject)).unique_id
     found = running.client.stored_query(registry_url, AdhocQueryRequest(
-        GET_DOCUMENTS, [Slot("$XDSDocumentEntryUniqueId", [f"('{uid}')"])]))
+        GET_DOCUMENTS, [Slot("$XDSDocumentEntryUniqueId", [f"('{uid}')"])]), running.issuer.token())
     (entry,) = [o for o in found.objects if isinstance(o, ExtrinsicObject)]
     assert entry.slot_values("repositoryUniqueId") == [REPOSITORY_UID]
     assert entry.slot_values("size") == ["18"]

@@ -1,8 +1,10 @@
 """Patient identity feed and cross-reference (PIX manager role), REST side, and the site
 directory; the HL7v2 side is ``start_mllp`` (``registry.identity.mllp``).
 
-Reads are open here; writes need ``Authorization: Bearer <feed_token>``, checked in one place
-(``require_feed_token``) so that client-credentials tokens can replace it.
+Reads need a bearer JWT of the region's issuer (``reader``: 401/503 problems as RFC 6750 says);
+a patient's token may not read patient identities (403), professionals' and services' tokens
+may. Writes need ``Authorization: Bearer <feed_token>``, checked in one place
+(``require_feed_token``) so that client-credentials tokens can replace it (issue 5).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from partage.auth import Principal, Refusal, authenticate
 from registry.api.deps import RegistryContext
 from registry.identity import sites, store
 from registry.identity.cx import Cx, CxError, is_oid, parse_key
@@ -59,6 +62,33 @@ def require_feed_token(ctx: Ctx, authorization: Annotated[str | None, Header()] 
 
 
 Writer = Depends(require_feed_token)
+
+#: roles that may read any patient's identity: professionals and the region's services
+IDENTITY_READERS = frozenset({"radiologist", "physician", "site-admin", "region-admin", "service"})
+PATIENT_ROLE = "patient"
+
+
+def reader(ctx: Ctx, authorization: Annotated[str | None, Header()] = None) -> Principal:
+    """The caller of a read: a valid bearer JWT of the region's issuer, else a 401 problem
+    with its ``WWW-Authenticate`` challenge (503 when the issuer's keys cannot be read)."""
+    try:
+        return authenticate(ctx.tokens, authorization)
+    except Refusal as exc:
+        title = "Unauthorized" if exc.status == 401 else "Service Unavailable"
+        raise Problem(exc.status, title, exc.reason, headers=exc.headers) from None
+
+
+Reader = Depends(reader)
+
+
+def patient_reader(caller: Annotated[Principal, Reader]) -> Principal:
+    """A caller who may read other patients' identities: a patient's own token may not."""
+    if PATIENT_ROLE in caller.roles and not caller.roles & IDENTITY_READERS:
+        raise Problem(403, "Forbidden", "a patient's token may not read or search patients")
+    return caller
+
+
+PatientReader = Depends(patient_reader)
 
 
 def _key(patient_id: str) -> Cx:
@@ -130,7 +160,8 @@ def put_patient(ctx: Ctx, patient_id: str, body: PatientIn, response: Response) 
     "/patients",
     summary="Search patients by name prefix (case and accents ignored) and birth date",
     response_model=list[PatientOut],
-    responses=documented(422),
+    dependencies=[PatientReader],
+    responses=documented(401, 403, 422, 503),
 )
 def search_patients(
     ctx: Ctx,
@@ -157,7 +188,8 @@ def search_patients(
     "/patients/{patient_id}",
     summary="Read a patient (merged ones too, with merged_into)",
     response_model=PatientOut,
-    responses=documented(404, 422),
+    dependencies=[PatientReader],
+    responses=documented(401, 403, 404, 422, 503),
 )
 def get_patient(ctx: Ctx, patient_id: str) -> PatientOut:
     key = _key(patient_id)
@@ -169,7 +201,8 @@ def get_patient(ctx: Ctx, patient_id: str) -> PatientOut:
     "/xref",
     summary="Resolve a local (or earlier regional) identifier to the current regional ID",
     response_model=CrossReference,
-    responses=documented(404, 422),
+    dependencies=[PatientReader],
+    responses=documented(401, 403, 404, 422, 503),
 )
 def cross_reference(
     ctx: Ctx,
@@ -223,6 +256,8 @@ def _site_oid(oid: str) -> str:
     "/sites",
     summary="List the site directory, or find the site of a repositoryUniqueId",
     response_model=list[SiteOut],
+    dependencies=[Reader],
+    responses=documented(401, 503),
 )
 def list_sites(
     ctx: Ctx, repository_unique_id: Annotated[str | None, Query(max_length=64)] = None
@@ -236,7 +271,8 @@ def list_sites(
     "/sites/{oid}",
     summary="Read one site of the directory",
     response_model=SiteOut,
-    responses=documented(404, 422),
+    dependencies=[Reader],
+    responses=documented(401, 404, 422, 503),
 )
 def get_site(ctx: Ctx, oid: str) -> SiteOut:
     with ctx.db.session() as session:

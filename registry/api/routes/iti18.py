@@ -4,25 +4,33 @@ Every failure the query reports (unknown query, missing or repeated parameter, t
 results, several patients in a LeafClass answer) and every malformed request body becomes an
 AdhocQueryResponse with status Failure and the IHE errorCode (ITI TF-2a §3.18.4.1.3), not a
 SOAP fault.
+
+Only callers with a bearer token get here (``partage.soap.BearerAction``); the handler receives
+the caller, whom the consent filter of the answer will need, and logs who asked what.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
 
 from ihe.ebrim import AdhocQueryRequest, AdhocQueryResponse, RegistryError, ResponseStatus
 from ihe.errors import RemoteProtocolError
 from ihe.namespaces import RIM, q
-from partage.soap import SoapReply, SoapRequest
+from partage.auth import Principal
+from partage.soap import AuthenticatedHandler, SoapReply, SoapRequest
 from registry import queries
 from registry.api.deps import RegistryContext
 from registry.queries.answer import Answer
 
+log = logging.getLogger(__name__)
 
-def make_handler(ctx: RegistryContext) -> Callable[[SoapRequest], SoapReply]:
-    def handle(request: SoapRequest) -> SoapReply:
+
+def make_handler(ctx: RegistryContext) -> AuthenticatedHandler:
+    def handle(request: SoapRequest, principal: Principal) -> SoapReply:
         try:
             query = AdhocQueryRequest.from_element(request.envelope.body)
+            log.info("stored query", extra={"query": query.query_id, "subject": principal.subject,
+                                            "roles": sorted(principal.roles)})
             with ctx.db.session() as session:
                 found = queries.run_answer(session, query, ctx.settings.max_query_results)
         except RemoteProtocolError as exc:

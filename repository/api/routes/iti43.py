@@ -3,7 +3,8 @@
 Each DocumentRequest is answered on its own (§3.43.4.2.3): a request for another repository
 gets XDSUnknownRepositoryId, an unknown document XDSDocumentUniqueIdError. The status is
 Success when all were found, PartialSuccess when some were, Failure when none. Documents go
-back as XOP parts of an MTOM answer with the mimeType they were stored with.
+back as XOP parts of an MTOM answer with the mimeType they were stored with. Only callers with
+a bearer token get here (``partage.soap.BearerAction``); who retrieved what is logged.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from ihe.ebrim import (
     RetrieveDocumentSetResponse,
 )
 from ihe.errors import ProtocolError
-from partage.soap import Handler, SoapReply, SoapRequest
+from partage.auth import Principal
+from partage.soap import AuthenticatedHandler, SoapReply, SoapRequest
 from repository import crud
 from repository.api.deps import RepositoryContext
 from repository.storage import DocumentNotFound
@@ -28,9 +30,11 @@ from repository.storage import DocumentNotFound
 log = logging.getLogger(__name__)
 
 
-def make_handler(ctx: RepositoryContext) -> Handler:
-    def handle(request: SoapRequest) -> SoapReply:
+def make_handler(ctx: RepositoryContext) -> AuthenticatedHandler:
+    def handle(request: SoapRequest, principal: Principal) -> SoapReply:
         response = retrieve(ctx, request)
+        log.info("retrieve", extra={"subject": principal.subject, "documents": [
+            d.document_unique_id for d in response.documents]})
         cids = [f"{uuid.uuid4().hex}@partage" for _ in response.documents]
         return SoapReply(
             body=response.to_element(xop_cid=cids),
