@@ -15,10 +15,11 @@ SERVICES = {
     "registry": ("registry.main:create_app", "registry.core.config:RegistrySettings"),
     "repository": ("repository.main:create_app", "repository.core.config:RepositorySettings"),
     "gateway": ("gateway.main:create_app", "gateway.core.config:GatewaySettings"),
+    "portal": ("portal.main:create_app", "portal.core.config:PortalSettings"),
 }
 
-#: bearer token for an imaging source under test (``--bearer-token``)
-TOKEN_ENV = "PARTAGE_CONFORMANCE_BEARER_TOKEN"
+#: bearer token sent to the endpoints under test with ``--against`` (``--token``)
+TOKEN_ENV = "PARTAGE_CONFORMANCE_TOKEN"
 
 DEFAULT_MATERIAL = Path(__file__).resolve().parent.parent.parent / "shared" / "conformance"
 
@@ -53,7 +54,7 @@ def _conformance(args: argparse.Namespace) -> int:
     return runner.main(
         suite=args.suite, against=args.against, material=args.material, only=args.only,
         mllp=args.mllp, feed=args.feed, repository_uid=args.repository_uid or "",
-        token=args.bearer_token or os.environ.get(TOKEN_ENV, ""), rad69_url=args.rad69_url or "",
+        token=args.token or os.environ.get(TOKEN_ENV, ""), rad69_url=args.rad69_url or "",
         wado_url=args.wado_url or "",
     )
 
@@ -107,8 +108,9 @@ def main(argv: list[str] | None = None) -> int:
     conf.add_argument("--repository-uid", help="the peer repository's repositoryUniqueId "
                       "(with --against; NIST's $repuid$; imaging: the source's, default "
                       "1.3.6.1.4.1.21367.13.80.110)")
-    conf.add_argument("--bearer-token", help=f"imaging, with --against: bearer token for the "
-                      f"source's RAD-69 and WADO-URI (or ${TOKEN_ENV})")
+    conf.add_argument("--token", help=f"with --against: bearer token sent with every "
+                      f"transaction (ITI-18 and ITI-43 need one; imaging: RAD-69 and WADO-URI), "
+                      f"or ${TOKEN_ENV}")
     conf.add_argument("--rad69-url", help="imaging, with --against: the source's RAD-69 "
                       "endpoint (default: AGAINST/rad69)")
     conf.add_argument("--wado-url", help="imaging, with --against: the source's WADO-URI "

@@ -3,6 +3,8 @@ imaging routes, the viewer's files, security headers, how errors are answered)."
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from http import HTTPStatus
 from pathlib import Path
 from urllib.parse import quote, urlsplit
@@ -14,9 +16,10 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from portal.api.deps import CREDENTIALS, LoginRequired, ProfessionalsOnly, here
-from portal.api.routes import auth, pages
+from portal.api.routes import auth, images, pages
 from portal.core.config import PortalSettings
 from portal.headers import SecurityHeaders
+from portal.imaging.context import ImagingContext
 from portal.problems import Problem, problem_handler
 from portal.sessions import SessionMiddleware, SessionStore, server_session
 from portal.signin import SignIn
@@ -97,8 +100,16 @@ def _reason(status: int) -> str:
 
 def create_app(settings: PortalSettings | None = None) -> FastAPI:
     settings = settings or PortalSettings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with ImagingContext.open(settings) as imaging:
+            app.state.imaging = imaging
+            yield
+
     app = FastAPI(title="Partage portal", summary="The region's imaging portal for "
-                  "healthcare professionals (XDS-I.b Imaging Document Consumer)")
+                  "healthcare professionals (XDS-I.b Imaging Document Consumer)",
+                  lifespan=lifespan)
     app.state.settings = settings
     app.state.signin = SignIn(settings)
     app.state.sessions = SessionStore(settings.session_max_age_s)
@@ -122,6 +133,7 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
 
     app.include_router(auth.router)
     app.include_router(pages.router)
+    app.include_router(images.router)
 
     @app.get("/health", tags=["health"], summary="Liveness")
     def health() -> dict[str, str]:

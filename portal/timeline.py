@@ -94,7 +94,8 @@ def build_axis(studies: Sequence[StudyEntry], *, current_id: str | None = None,
             label = MONTHS_FR[moment.month - 1] if months <= 12 else ""
             ticks.append(Tick(x_of(moment), label, False))
     if not any(t.major for t in ticks):  # a span inside one year still says which
-        ticks.insert(0, Tick(float(MARGIN), str(start.year), True))
+        ticks = [Tick(x_of(start), str(start.year), True)] + [t for t in ticks
+                                                              if t.x != x_of(start)]
 
     marks = []
     lane_ends: list[float] = []

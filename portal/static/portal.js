@@ -2,14 +2,16 @@
 // the job (GET /api/jobs/{id}) until it ends, saying where it stands.
 const csrf = document.querySelector('meta[name="csrf-token"]')?.content ?? "";
 
+const STATES = { pending: "en attente", running: "envoi en cours", done: "envoyé", failed: "échec" };
+
 async function follow(jobUrl, output) {
   for (;;) {
     const answer = await fetch(jobUrl, { headers: { Accept: "application/json" } });
     const job = await answer.json();
     if (!answer.ok) { output.textContent = job.detail || job.title || "Échec"; return; }
-    const done = job.sent ?? job.done, total = job.total;
-    output.textContent = `${job.status}${total ? ` : ${done ?? 0}/${total} images` : ""}`;
-    if (!["pending", "running", "queued"].includes(job.status)) return;
+    output.textContent = `${STATES[job.state] ?? job.state} : ${job.done}/${job.total} images` +
+      (job.failed ? `, ${job.failed} refusées` : "") + (job.error ? ` (${job.error})` : "");
+    if (job.state === "done" || job.state === "failed") return;
     await new Promise((resolve) => setTimeout(resolve, 1000));
   }
 }
@@ -27,8 +29,7 @@ for (const form of document.querySelectorAll("form[data-job-form]")) {
       });
       const body = await answer.json();
       if (!answer.ok) { output.textContent = body.detail || body.title || "Échec"; return; }
-      const jobUrl = answer.headers.get("Location") || `/api/jobs/${body.id ?? body.job_id}`;
-      await follow(jobUrl, output);
+      await follow(body.href, output);
     } catch (error) {
       output.textContent = `Échec : ${error}`;
     } finally {
