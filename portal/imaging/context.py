@@ -31,7 +31,7 @@ from portal.imaging.manifests import SharedSeries, SharedStudy, retrieve_manifes
 from portal.imaging.problems import ImagingProblem
 from portal.imaging.send import Jobs
 from portal.imaging.sites import Site, SiteDirectory
-from portal.studies import RegistryRefused, RegistryUnavailable, StudyEntry, get_study
+from portal.studies import StudyEntry, get_study
 
 T = TypeVar("T")
 
@@ -99,12 +99,9 @@ class ImagingContext:
             return found
 
         async def ask() -> StudyEntry:
-            try:
-                entry = await run_in_threadpool(get_study, self.settings, token, entry_id)
-            except RegistryUnavailable as exc:
-                raise ImagingProblem(502, f"the registry could not be asked: {exc}") from None
-            except RegistryRefused as exc:
-                raise ImagingProblem(502, f"the registry refused the query: {exc}") from None
+            # RegistryUnavailable / RegistryRefused / TokenRefused propagate: the app answers
+            # them as it does for every page (502 problem; 401 and the session forgets the token)
+            entry = await run_in_threadpool(get_study, self.settings, token, entry_id)
             if entry is None:
                 raise ImagingProblem(404, f"no study {entry_id} is available to you")
             self._access.put(key, entry)
