@@ -280,6 +280,8 @@ class Harness:
             exchange = transport.Exchange(url=url, request_headers=headers, request_body=body)
             exchange.error = "dry run: not sent"
             return exchange
+        if self.endpoints.token:
+            headers = {**headers, "Authorization": f"Bearer {self.endpoints.token}"}
         return transport.send(self.client, url, headers, body)
 
     def _prepare_submission(self, text: str, step: Step, tx: Transaction,

@@ -3,6 +3,9 @@ default, against our own registry and repository started in-process on a tempora
 
 The pif patients (NIST 15817, 15817b) are fed first; each suite's preloads (12346, 12374 for
 the stored queries) follow, then its tests, section by section in ``index.idx`` order.
+
+Every transaction carries a bearer token: in-process, one minted by the development issuer our
+services trust; with ``--against``, the one given (``--token`` or ``PARTAGE_CONFORMANCE_TOKEN``).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -26,17 +30,31 @@ from partage.conformance.suites import (
     PIF_TESTS,
     plan,
 )
+from partage.devissuer import DevIssuer
 
 #: optional: run our services on this PostgreSQL server (one new database per service)
 DATABASE_ENV = "PARTAGE_CONFORMANCE_DATABASE_URL"
 #: bearer token for a peer's REST feed (``--feed``)
 FEED_TOKEN_ENV = "PARTAGE_CONFORMANCE_FEED_TOKEN"
+#: lifetime of the token an in-process run mints (a full ``all`` run takes minutes)
+TOKEN_LIFETIME_S = 3600
+
+
+@dataclass
+class OwnServices:
+    """Our services as a run sees them: endpoints (with a caller's token), the patient feed,
+    and the development issuer they trust."""
+
+    endpoints: transport.Endpoints
+    feed: RestFeed
+    issuer: DevIssuer
 
 
 @contextmanager
-def own_services(client: httpx.Client) -> Iterator[tuple[transport.Endpoints, Feed]]:
+def own_services(client: httpx.Client) -> Iterator[OwnServices]:
     """Our registry and repository over real HTTP on loopback, on SQLite in a temporary
-    folder (or PostgreSQL from ``PARTAGE_CONFORMANCE_DATABASE_URL``)."""
+    folder (or PostgreSQL from ``PARTAGE_CONFORMANCE_DATABASE_URL``), trusting a development
+    token issuer started for the run."""
     from partage.serve import background
     from registry.core.config import RegistrySettings
     from registry.main import create_app as registry_app
@@ -45,18 +63,22 @@ def own_services(client: httpx.Client) -> Iterator[tuple[transport.Endpoints, Fe
 
     with tempfile.TemporaryDirectory(prefix="partage-conformance-") as tmp, ExitStack() as stack:
         databases = _databases(stack)
+        issuer = stack.enter_context(DevIssuer.running())
         registry_settings = RegistrySettings(
-            data_dir=Path(tmp) / "registry", database_url=databases("registry"), log_json=False)
+            data_dir=Path(tmp) / "registry", database_url=databases("registry"), log_json=False,
+            issuer=issuer.url)
         registry = stack.enter_context(background(registry_app(registry_settings)))
         repository_settings = RepositorySettings(
             data_dir=Path(tmp) / "repository", database_url=databases("repository"),
-            registry_url=f"{registry.url}/registry", log_json=False)
+            registry_url=f"{registry.url}/registry", log_json=False, issuer=issuer.url)
         repository = stack.enter_context(background(repository_app(repository_settings)))
         endpoints = transport.Endpoints(
             f"{registry.url}/registry", f"{repository.url}/repository",
             repository_settings.repository_unique_id,
+            issuer.token("conformance", ["radiologist"], lifetime_s=TOKEN_LIFETIME_S),
         )
-        yield endpoints, RestFeed(client, f"{registry.url}/identity", registry_settings.feed_token)
+        feed = RestFeed(client, f"{registry.url}/identity", registry_settings.feed_token)
+        yield OwnServices(endpoints, feed, issuer)
 
 
 def _databases(stack: ExitStack) -> Callable[[str], str]:
@@ -87,14 +109,16 @@ def _drop(server: str, db: str) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
 
 
-def peer_endpoints(against: str, repository_unique_id: str = "") -> transport.Endpoints:
+def peer_endpoints(against: str, repository_unique_id: str = "", token: str = ""
+                   ) -> transport.Endpoints:
     """A peer's base URL: its registry at ``/registry`` and repository at ``/repository``
     (Partage's layout); a URL already ending in one of these is the endpoint itself."""
     base = against.rstrip("/")
     for suffix in ("/registry", "/repository"):
         if base.endswith(suffix):
             base = base[: -len(suffix)]
-    return transport.Endpoints(f"{base}/registry", f"{base}/repository", repository_unique_id)
+    return transport.Endpoints(f"{base}/registry", f"{base}/repository", repository_unique_id,
+                               token)
 
 
 def peer_feed(client: httpx.Client, mllp: str | None, feed: str | None) -> Feed:
@@ -128,9 +152,9 @@ def main(*, suite: str, against: str | None = None, material: Path | None = None
          only: list[str] | None = None, mllp: str | None = None, feed: str | None = None,
          repository_uid: str = "", write: Callable[[str], object] = sys.stdout.write,
          dry_run: bool = False, token: str = "", rad69_url: str = "", wado_url: str = "") -> int:
-    """Run ``suite`` and write its pass table; 0 only when every step passed. The ``imaging``
-    suite (an Imaging Document Source, with its ``token`` and endpoint URLs) has its own
-    runner: ``partage.conformance.imaging``."""
+    """Run ``suite`` and write its pass table; 0 only when every step passed. ``token`` is the
+    bearer token sent to a peer (``against``). The ``imaging`` suite (an Imaging Document
+    Source, with its endpoint URLs) has its own runner: ``partage.conformance.imaging``."""
     from partage.cli import DEFAULT_MATERIAL
 
     if suite == IMAGING_SUITE:
@@ -142,10 +166,11 @@ def main(*, suite: str, against: str | None = None, material: Path | None = None
     stuff = Material(Path(material or DEFAULT_MATERIAL))
     with httpx.Client(timeout=60.0) as client, ExitStack() as stack:
         if against or dry_run:
-            endpoints = peer_endpoints(against or "http://127.0.0.1:9", repository_uid)
+            endpoints = peer_endpoints(against or "http://127.0.0.1:9", repository_uid, token)
             peer = peer_feed(client, mllp, feed)
         else:
-            endpoints, peer = stack.enter_context(own_services(client))
+            own = stack.enter_context(own_services(client))
+            endpoints, peer = own.endpoints, own.feed
         harness = Harness(stuff, endpoints, client, peer, dry_run=dry_run)
         rows = run(harness, suite, only)
     for line in table.lines(rows):

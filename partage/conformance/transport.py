@@ -47,6 +47,8 @@ class Endpoints:
     #: the repository's repositoryUniqueId: NIST's site setting behind ``$repuid$`` where no
     #: earlier step reports it (15816 Retrieve)
     repository_unique_id: str = ""
+    #: bearer token sent with every transaction (ITI-18 and ITI-43 are refused without one)
+    token: str = ""
 
 
 def envelope_bytes(body: etree._Element, action: str, to: str) -> bytes:

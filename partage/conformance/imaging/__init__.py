@@ -41,7 +41,8 @@ def run(material: Path, source: Source | None = None) -> list[Row]:
             return list(retrievals(client, tests, source, studies))
         with own_site(client, studies) as site:
             rows = list(site.rows)
-            rows += publishing.rows(site.registry_url, site.repository_url, tests, studies)
+            rows += publishing.rows(site.endpoints.registry, site.endpoints.repository,
+                                    site.endpoints.token, tests, studies)
             rows += retrievals(client, tests, site.source, studies)
             return rows
 

@@ -64,24 +64,27 @@ class Published:
     kos: bytes
 
 
-def approved_entries(registry_url: str, patient_id: str) -> list[ExtrinsicObject]:
+def approved_entries(registry_url: str, patient_id: str, token: str
+                     ) -> list[ExtrinsicObject]:
     """ITI-18 FindDocuments: the patient's Approved DocumentEntries."""
     answer = soapclient.stored_query(registry_url, AdhocQueryRequest(FIND_DOCUMENTS, [
         Slot("$XDSDocumentEntryPatientId", [f"'{patient_id}'"]),
         Slot("$XDSDocumentEntryStatus", [f"('{Status.APPROVED}')"]),
-    ]))
+    ]), token=token)
     return [o for o in answer.objects if isinstance(o, ExtrinsicObject)]
 
 
-def fetch(registry_url: str, repository_url: str, study: ImagingStudy) -> Published | str:
-    """The study's one manifest (ITI-18 then ITI-43), or why there is none."""
-    entries = approved_entries(registry_url, study.regional_id)
+def fetch(registry_url: str, repository_url: str, study: ImagingStudy, token: str
+          ) -> Published | str:
+    """The study's one manifest (ITI-18 then ITI-43, with the caller's ``token``), or why
+    there is none."""
+    entries = approved_entries(registry_url, study.regional_id, token)
     if len(entries) != 1:
         return f"{len(entries)} Approved DocumentEntries for {study.regional_id}, not 1"
     entry = entries[0]
     repository = next(iter(entry.slot_values("repositoryUniqueId")), "")
     answer = soapclient.retrieve(repository_url, RetrieveDocumentSetRequest(
-        [DocumentRequest(repository, entry.unique_id or "")]))
+        [DocumentRequest(repository, entry.unique_id or "")]), token=token)
     if len(answer.documents) != 1:
         errors = [f"{e.code}: {e.context}" for e in answer.response.errors]
         return f"ITI-43 of {entry.unique_id} gave {len(answer.documents)} documents {errors}"
@@ -157,11 +160,11 @@ def metadata_rules(entry: ExtrinsicObject, kos_uid: str, study: ImagingStudy) ->
     return found
 
 
-def rows(registry_url: str, repository_url: str, tests: Path,
+def rows(registry_url: str, repository_url: str, token: str, tests: Path,
          studies: dict[str, ImagingStudy]) -> Iterator[Row]:
     for letter, study in studies.items():
         test = f"ids_2018-4801{letter}"
-        published = fetch(registry_url, repository_url, study)
+        published = fetch(registry_url, repository_url, study, token)
         if isinstance(published, str):
             for section in ("ValidateKOS", "ValidateMetadata"):
                 yield Row(test, section, section, "same as gold", "not found", [published])

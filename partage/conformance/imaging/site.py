@@ -4,7 +4,8 @@ token issuer and a gateway configured as the ids_2018-4800 readme asks, all on l
 
 The gateway finds and publishes the studies by itself (its sweep by StudyDate at start-up), once
 the registry knows each local patient ID's regional ID (the tests' mapping, fed as a
-cross-reference).
+cross-reference). It asks the registry with its own client-credentials token from the issuer
+the registry and repository trust.
 """
 
 from __future__ import annotations
@@ -29,18 +30,20 @@ from partage.conformance.imaging.fixture import (
     NIST_REPOSITORY,
     ImagingStudy,
 )
+from partage.conformance.transport import Endpoints
 
 #: the department's assigning authority for its local patient IDs (the tests name none)
 LOCAL_AUTHORITY = "1.3.6.1.4.1.21367.13.80.110.1"
-AUDIENCE = "partage"
+#: the gateway's OAuth client at the run's development issuer
+GATEWAY_CLIENT = "partage-ids-gateway"
 PUBLISH_TIMEOUT_S = 60.0
 
 
 @dataclass
 class OwnSite:
     source: Source
-    registry_url: str
-    repository_url: str
+    #: the registry's and repository's endpoints, with a consumer's token
+    endpoints: Endpoints
     rows: list[Row] = field(default_factory=list)
 
 
@@ -100,13 +103,12 @@ def own_site(client: httpx.Client, studies: dict[str, ImagingStudy]) -> Iterator
     from gateway.core.config import CodeSetting, GatewaySettings
     from gateway.main import create_app
     from partage.conformance.runner import own_services
-    from partage.devissuer import DevIssuer
     from partage.orthanc import Orthanc, OrthancConfig
     from partage.serve import background, free_port
 
     with ExitStack() as stack:
-        endpoints, feed = stack.enter_context(own_services(client))
-        assert isinstance(feed, RestFeed)
+        own = stack.enter_context(own_services(client))
+        endpoints, feed, issuer = own.endpoints, own.feed, own.issuer
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="partage-imaging-")))
         orthanc = stack.enter_context(Orthanc(OrthancConfig(
             "ids-pacs", "IDS_PACS", free_port(), free_port(), tmp / "orthanc" / "storage")))
@@ -114,7 +116,6 @@ def own_site(client: httpx.Client, studies: dict[str, ImagingStudy]) -> Iterator
             for path in sorted((study.folder / "images").glob("*.dcm")):
                 orthanc.upload(path.read_bytes())
             link(feed, study)
-        issuer = stack.enter_context(DevIssuer.running(audience=AUDIENCE))
         port = free_port()
         settings = GatewaySettings(
             data_dir=tmp / "gateway", log_json=False, port=port,
@@ -123,7 +124,8 @@ def own_site(client: httpx.Client, studies: dict[str, ImagingStudy]) -> Iterator
             repository_unique_id=NIST_REPOSITORY,
             pacs_adapter="dicomweb", pacs_dicomweb_url=orthanc.dicomweb,
             registry_url=endpoints.registry, repository_url=endpoints.repository,
-            identity_url=feed.base, issuer=issuer.url, audience=AUDIENCE,
+            identity_url=feed.base, issuer=issuer.url, audience=issuer.audience,
+            client_id=GATEWAY_CLIENT, client_secret=issuer.register_client(GATEWAY_CLIENT),
             dicom_port=0, sweep_interval_s=3600, sweep_days=_sweep_days(studies),
             **{name: CodeSetting(code=code, scheme=scheme, display=display)
                for name, (_, code, scheme, display) in AFFINITY_CODES.items()},
@@ -133,4 +135,4 @@ def own_site(client: httpx.Client, studies: dict[str, ImagingStudy]) -> Iterator
                              studies)
         source = Source(f"{gateway.url}/rad69", f"{gateway.url}/wado", NIST_REPOSITORY,
                         issuer.token("conformance", ["radiologist"], lifetime_s=3600))
-        yield OwnSite(source, endpoints.registry, endpoints.repository, rows)
+        yield OwnSite(source, endpoints, rows)
