@@ -182,24 +182,25 @@ def sample_submission(patient: DemoPatient) -> ProvideAndRegisterDocumentSetRequ
                                                 [Document("Document01", report)])
 
 
-def find_documents(registry_url: str, patient: DemoPatient) -> list[ExtrinsicObject]:
-    """The patient's Approved DocumentEntries (ITI-18 FindDocuments); raise on a failure."""
+def find_documents(registry_url: str, patient: DemoPatient, token: str) -> list[ExtrinsicObject]:
+    """The patient's Approved DocumentEntries (ITI-18 FindDocuments with the caller's
+    ``token``); raise on a failure."""
     query = AdhocQueryRequest(
         FIND_DOCUMENTS,
         [Slot("$XDSDocumentEntryPatientId", [f"'{patient.cx}'"]),
          Slot("$XDSDocumentEntryStatus", [f"('{Status.APPROVED}')"])],
     )
-    found = soapclient.stored_query(f"{registry_url}/registry", query)
+    found = soapclient.stored_query(f"{registry_url}/registry", query, token=token)
     if found.status != ResponseStatus.SUCCESS:
         raise RuntimeError(f"ITI-18 failed: {[(e.code, e.context) for e in found.errors]}")
     return [o for o in found.objects if isinstance(o, ExtrinsicObject)]
 
 
-def check_imaging(registry_url: str) -> None:
+def check_imaging(registry_url: str, token: str) -> None:
     """Every patient's studies are found once each, whichever site holds them (the KOS
     manifests the gateways published); raise otherwise."""
     for i, patient in enumerate(PATIENTS):
-        kos = [e for e in find_documents(registry_url, patient)
+        kos = [e for e in find_documents(registry_url, patient, token)
                if e.mime_type == "application/dicom"]
         accessions = sorted(
             v.split("^")[0] for e in kos for v in e.slot_values(REFERENCE_ID_SLOT)
@@ -213,16 +214,18 @@ def check_imaging(registry_url: str) -> None:
               f"studies from {len(sites)} site(s)")
 
 
-def exercise(registry_url: str, repository_url: str, repository_unique_id: str) -> None:
-    """Submit a sample report, find it with ITI-18, retrieve it with ITI-43; raise if any step
-    does not do what the profile says."""
+def exercise(registry_url: str, repository_url: str, repository_unique_id: str,
+             token: str) -> None:
+    """Submit a sample report, find it with ITI-18, retrieve it with ITI-43 (both with the
+    caller's ``token``); raise if any step does not do what the profile says."""
     patient = PATIENTS[0]
     request = sample_submission(patient)
     answer = soapclient.provide_and_register(f"{repository_url}/repository", request)
     if answer.status != ResponseStatus.SUCCESS:
         raise RuntimeError(f"ITI-41 failed: {[(e.code, e.context) for e in answer.errors]}")
     _step("ITI-41 Provide and Register: sample report stored and registered")
-    entries = [e for e in find_documents(registry_url, patient) if e.mime_type == "text/plain"]
+    entries = [e for e in find_documents(registry_url, patient, token)
+               if e.mime_type == "text/plain"]
     if not entries:
         raise RuntimeError("ITI-18 found no report")
     _step(f"ITI-18 FindDocuments: {len(entries)} report(s) for {patient.family} {patient.given}")
@@ -230,6 +233,7 @@ def exercise(registry_url: str, repository_url: str, repository_unique_id: str) 
     retrieved = soapclient.retrieve(
         f"{repository_url}/repository",
         RetrieveDocumentSetRequest([DocumentRequest(repository_unique_id, entry.unique_id or "")]),
+        token=token,
     )
     data = retrieved.documents[0].data if retrieved.documents else b""
     if hashlib.sha1(data).hexdigest() != entry.slot_value("hash"):
@@ -250,21 +254,24 @@ def main(data_dir: Path, once: bool = False, ports: dict[str, int] | None = None
         issuer = DevIssuer().start(ports["issuer"])
         running.callback(issuer.stop)
         registry_settings = RegistrySettings(
-            data_dir=data_dir / "registry", port=ports["registry"], mllp_port=ports["mllp"]
+            data_dir=data_dir / "registry", port=ports["registry"], mllp_port=ports["mllp"],
+            issuer=issuer.url,
         )
         registry = BackgroundServer(registry_app(registry_settings), port=ports["registry"]).start()
         running.callback(registry.stop)
         repository_settings = RepositorySettings(
             data_dir=data_dir / "repository", port=ports["repository"],
-            registry_url=f"{registry.url}/registry",
+            registry_url=f"{registry.url}/registry", issuer=issuer.url,
         )
         repository = BackgroundServer(repository_app(repository_settings),
                                       port=ports["repository"]).start()
         running.callback(repository.stop)
         sys.stderr.write(f"Partage demo region (data in {data_dir})\n")
         feed_token = registry_settings.feed_token
+        # the demo's own ITI-18 / ITI-43 checks, as a consumer with a token of the issuer
+        reader = issuer.token("partage-demo", ["service"], lifetime_s=TOKEN_LIFETIME_S)
         feed_patients(registry.url, feed_token)
-        exercise(registry.url, repository.url, repository_settings.repository_unique_id)
+        exercise(registry.url, repository.url, repository_settings.repository_unique_id, reader)
 
         gateways = {s.key: f"http://127.0.0.1:{ports[f'{s.key}_gateway']}" for s in SITES}
         register_sites(registry.url, feed_token, gateways)
@@ -276,8 +283,12 @@ def main(data_dir: Path, once: bool = False, ports: dict[str, int] | None = None
                      for study in site_studies(site)]
             loaded = load(orthanc, site, specs)
             _step(f"{site.name}: {loaded} new of {len(specs)} studies in its PACS")
-            settings = gateway_settings(site, folder / "gateway", ports, registry=registry.url,
-                                        repository=repository.url, issuer=issuer.url)
+            client_id = f"gateway-{site.key}"  # the gateway's own tokens: client credentials
+            settings = gateway_settings(
+                site, folder / "gateway", ports, registry=registry.url,
+                repository=repository.url, issuer=issuer.url,
+            ).model_copy(update={"client_id": client_id, "client_secret": issuer.register_client(
+                client_id, roles=["service"], organisation=site.oid)})
             gateway = BackgroundServer(gateway_app(settings), port=settings.port).start()
             running.callback(gateway.stop)  # its sweep at start publishes the site's studies
 
@@ -287,7 +298,7 @@ def main(data_dir: Path, once: bool = False, ports: dict[str, int] | None = None
                                      expected=len(list(site_studies(site))))
             for site in SITES
         }
-        check_imaging(registry.url)
+        check_imaging(registry.url, reader)
         sys.stderr.write(summary(issuer.url, registry.url, repository.url, ports, gateways,
                                  published, tokens))
         if once:
