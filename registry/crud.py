@@ -14,11 +14,9 @@ Nothing here validates: ``registry.submission`` checks a submission fully before
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
-from lxml import etree
 from sqlalchemy import Connection, Table, insert, select
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import DBAPIError
@@ -27,6 +25,7 @@ from sqlalchemy.orm import Session, aliased
 from ihe.ebrim import Association, ExtrinsicObject, RegistryObject, RegistryPackage, Scheme
 from ihe.ebrim.dtm import is_dtm, pad
 from ihe.ebrim.enum import REFERENCE_ID_SLOT, AssociationType, Status
+from ihe.ebrim.text import object_text
 from ihe.namespaces import RIM
 from ihe.xml import parse
 from registry.models import ObjectCode, Patient, RegistryObjectRow
@@ -71,9 +70,9 @@ def kind_of(obj: StoredObject) -> str:
 
 
 def object_xml(obj: StoredObject) -> str:
-    """The canonical XML of ``obj`` as stored: UTF-8 text, without the status attribute."""
-    bare = dataclasses.replace(obj, status=None)
-    return etree.tostring(bare.to_element(), encoding="utf-8").decode("utf-8")
+    """The canonical XML of ``obj`` as stored: UTF-8 text, without the status attribute (what
+    lxml writes for ``to_element``, written directly by ``ihe.ebrim.text``)."""
+    return object_text(obj, status=False)
 
 
 def stored_object(kind: str, xml: str, status: str) -> StoredObject:
