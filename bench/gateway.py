@@ -52,6 +52,8 @@ PLAIN = {"Accept-Encoding": "identity"}
 SITE_AUTHORITY = "1.2.250.1.999.1.1.1"
 INS_AUTHORITY = "1.2.250.1.213.1.4.10"
 BACKLOG_DATE = date(2015, 6, 1)
+#: the backlog publisher's OAuth client at the run's development issuer
+PUBLISHER_CLIENT = "bench-publisher"
 MB = 1e6
 
 #: figure → (comparison, target)
@@ -256,10 +258,11 @@ class Run:
         logs, token = self.root / "logs", "bench-feed-token"
         registry = ServiceProcess("registry", "PARTAGE_REGISTRY_", {
             "data_dir": str(self.root / "registry"), "feed_token": token,
+            "issuer": self.issuer.url,
         }, logs / "registry.log")
         repository = ServiceProcess("repository", "PARTAGE_REPOSITORY_", {
             "data_dir": str(self.root / "repository"),
-            "registry_url": f"{registry.url}/registry",
+            "registry_url": f"{registry.url}/registry", "issuer": self.issuer.url,
         }, logs / "repository.log")
         with registry.launch(), repository.launch():
             registry.ready(self.left())
@@ -269,7 +272,9 @@ class Run:
                 data_dir=self.root / "publisher", log_json=False, pacs_adapter="dicomweb",
                 pacs_dicomweb_url=self.orthanc.dicomweb, registry_url=f"{registry.url}/registry",
                 repository_url=f"{repository.url}/repository",
-                identity_url=f"{registry.url}/identity",
+                identity_url=f"{registry.url}/identity", issuer=self.issuer.url,
+                client_id=PUBLISHER_CLIENT,  # its own tokens for the registry
+                client_secret=self.issuer.register_client(PUBLISHER_CLIENT),
             )
             start = time.perf_counter()
             code = backlog.publish(settings, BACKLOG_DATE, BACKLOG_DATE, out=io.StringIO(),

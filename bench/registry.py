@@ -7,7 +7,8 @@ share its interpreter (nor its GIL). The database is created for the run and dro
 It is loaded directly (``bench.loader``) to the small size at ``ENTRIES_PER_PATIENT`` entries
 per patient, measured, grown with new patients at the same density to the large size, measured
 again; then ITI-42 submissions of several KOS entries each are registered through the SOAP
-endpoint by a few concurrent clients.
+endpoint by a few concurrent clients. Queries carry a radiologist's bearer token from a
+development issuer the registry trusts, so each one pays for its token check as deployed.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from bench.synthetic import DCM, IHE_CLASS, MODALITIES, Region, patient_cx
 from ihe.ebrim import AdhocQueryRequest
 from ihe.soap import Action
 from partage.db import make_engine, migrate
+from partage.devissuer import DevIssuer
 from partage.serve import free_port
 from registry.main import ALEMBIC_DIR
 
@@ -99,10 +101,10 @@ def database(backend: str) -> Iterator[str]:
 
 
 @contextmanager
-def served(db_url: str, data_dir: Path, timeout: float = 60.0) -> Iterator[str]:
+def served(db_url: str, data_dir: Path, issuer: str, timeout: float = 60.0) -> Iterator[str]:
     """``partage serve registry`` on a free loopback port in a child process, configured by
-    environment as in deployment; its base URL once /health answers. Its log goes to
-    ``data_dir/registry.log`` (quoted if it fails to start)."""
+    environment as in deployment (trusting ``issuer``); its base URL once /health answers.
+    Its log goes to ``data_dir/registry.log`` (quoted if it fails to start)."""
     port = free_port()
     env = {
         **os.environ,
@@ -111,6 +113,7 @@ def served(db_url: str, data_dir: Path, timeout: float = 60.0) -> Iterator[str]:
         "PARTAGE_REGISTRY_PORT": str(port),
         "PARTAGE_REGISTRY_DATA_DIR": str(data_dir),
         "PARTAGE_REGISTRY_MLLP_PORT": "0",
+        "PARTAGE_REGISTRY_ISSUER": issuer,
     }
     log_path = data_dir / "registry.log"
     url = f"http://127.0.0.1:{port}"
@@ -169,14 +172,15 @@ def _percentile(samples: list[float], q: float) -> float:
     return ordered[max(0, min(len(ordered) - 1, round(q / 100 * len(ordered)) - 1))]
 
 
-def measure_queries(url: str, patients: int, cfg: Config) -> dict[str, float]:
-    """FindDocuments latencies in ms (p50, p99) and the mean number of entries answered."""
+def measure_queries(url: str, patients: int, cfg: Config, token: str) -> dict[str, float]:
+    """FindDocuments latencies in ms (p50, p99) and the mean number of entries answered,
+    asked with the bearer ``token``."""
     requests = _requests(patients, cfg.warmup + cfg.queries, seed=patients)
     bodies = [soapclient.envelope(Action.STORED_QUERY, r, url) for r in requests]
     deadline = time.monotonic() + cfg.measure_seconds
     latencies: list[float] = []
     returned = 0
-    with httpx.Client(timeout=30) as client:
+    with httpx.Client(timeout=30, headers={"Authorization": f"Bearer {token}"}) as client:
         for i, body in enumerate(bodies):
             if time.monotonic() > deadline:
                 break
@@ -228,15 +232,17 @@ def run(cfg: Config) -> dict[str, Any]:
     small_patients = cfg.small // ENTRIES_PER_PATIENT
     large_patients = cfg.large // ENTRIES_PER_PATIENT
     deadline = time.monotonic() + cfg.load_seconds
-    with database(cfg.backend) as db_url, tempfile.TemporaryDirectory() as data_dir:
+    with database(cfg.backend) as db_url, tempfile.TemporaryDirectory() as data_dir, \
+            DevIssuer.running() as issuer:
+        token = issuer.token("dr-bench", ["radiologist"], lifetime_s=24 * 3600)
         engine = make_engine(db_url)
         try:
             migrate(engine, ALEMBIC_DIR)  # the server would too; the loader needs the schema
-            with served(db_url, Path(data_dir)) as server_url:
+            with served(db_url, Path(data_dir), issuer.url) as server_url:
                 endpoint = f"{server_url}/registry"
                 load(engine, plan(0, small_patients, cfg.small, cfg.chunk_entries),
                      workers=cfg.workers, deadline=deadline, label=f"{cfg.backend} {cfg.small:,}")
-                small = measure_queries(endpoint, small_patients, cfg)
+                small = measure_queries(endpoint, small_patients, cfg, token)
                 rate = load(
                     engine,
                     plan(small_patients, large_patients - small_patients,
@@ -244,7 +250,7 @@ def run(cfg: Config) -> dict[str, Any]:
                     workers=cfg.workers, deadline=deadline,
                     label=f"{cfg.backend} {cfg.small:,} → {cfg.large:,}",
                 )
-                large = measure_queries(endpoint, large_patients, cfg)
+                large = measure_queries(endpoint, large_patients, cfg, token)
                 register = measure_registrations(endpoint, large_patients, cfg)
         finally:
             engine.dispose()
