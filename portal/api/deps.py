@@ -90,9 +90,12 @@ async def signed_in_user(request: Request) -> SignedInUser | None:
 
 
 def here(request: Request) -> str:
-    """This request's path and query, the ``next`` of a sign-in it needs."""
+    """This request's path (as the browser sent it, still percent-encoded) and query: the
+    ``next`` of a sign-in it needs."""
+    raw = request.scope.get("raw_path")
+    path = raw.decode("latin-1") if isinstance(raw, bytes) else request.url.path
     query = request.url.query
-    return request.url.path + (f"?{query}" if query else "")
+    return path + (f"?{query}" if query else "")
 
 
 async def professional(request: Request) -> SignedInUser:
