@@ -16,6 +16,12 @@ from ihe.ebrim.enum import Node, ObjectType, Scheme, Status
 from ihe.errors import RemoteProtocolError
 from ihe.namespaces import RIM, q
 
+_SLOT, _VALUE_LIST, _VALUE = q(RIM, "Slot"), q(RIM, "ValueList"), q(RIM, "Value")
+_NAME, _DESCRIPTION, _LOCALIZED_STRING = (
+    q(RIM, "Name"), q(RIM, "Description"), q(RIM, "LocalizedString"))
+_VERSION_INFO, _CLASSIFICATION, _EXTERNAL_IDENTIFIER = (
+    q(RIM, "VersionInfo"), q(RIM, "Classification"), q(RIM, "ExternalIdentifier"))
+
 
 @dataclass
 class Slot:
@@ -28,7 +34,9 @@ class Slot:
         name = el.get("name")
         if not name:
             raise RemoteProtocolError("Slot without a name", "XDSRegistryMetadataError")
-        values = [v.text or "" for v in el.iterfind(f"{q(RIM, 'ValueList')}/{q(RIM, 'Value')}")]
+        values = [
+            v.text or "" for vl in el if vl.tag == _VALUE_LIST for v in vl if v.tag == _VALUE
+        ]
         return cls(name=name, values=values, slot_type=el.get("slotType"))
 
     def to_element(self) -> etree._Element:
@@ -42,16 +50,49 @@ class Slot:
 
 
 def _localized(el: etree._Element | None) -> str | None:
+    """The value of the first LocalizedString of a Name or Description."""
     if el is None:
         return None
-    ls = el.find(q(RIM, "LocalizedString"))
-    return ls.get("value") if ls is not None else None
+    for ls in el:
+        if ls.tag == _LOCALIZED_STRING:
+            return ls.get("value")
+    return None
 
 
 def _add_localized(parent: etree._Element, tag: str, value: str | None) -> None:
     if value is not None:
         holder = etree.SubElement(parent, q(RIM, tag))
         etree.SubElement(holder, q(RIM, "LocalizedString"), value=value)
+
+
+def _read_children(el: etree._Element, composed: bool) -> tuple[
+    list[Slot], str | None, str | None, str | None, list[Classification],
+    list[ExternalIdentifier],
+]:
+    """Slots, Name, Description, VersionInfo's versionName, Classifications and
+    ExternalIdentifiers of an object element (of Name, Description and VersionInfo the first
+    counts), in one walk over its children: a ``find`` per kind of child would walk them again
+    each time. Classifications and ExternalIdentifiers are read only for a ``composed`` object
+    (a RegistryObject); others ignore them."""
+    slots: list[Slot] = []
+    classifications: list[Classification] = []
+    identifiers: list[ExternalIdentifier] = []
+    first: dict[object, etree._Element] = {}
+    for child in el:
+        tag = child.tag
+        if tag == _SLOT:
+            slots.append(Slot.from_element(child))
+        elif composed and tag == _CLASSIFICATION:
+            classifications.append(Classification.from_element(child))
+        elif composed and tag == _EXTERNAL_IDENTIFIER:
+            identifiers.append(ExternalIdentifier.from_element(child))
+        elif tag not in first:
+            first[tag] = child
+    info = first.get(_VERSION_INFO)
+    return (
+        slots, _localized(first.get(_NAME)), _localized(first.get(_DESCRIPTION)),
+        info.get("versionName") if info is not None else None, classifications, identifiers,
+    )
 
 
 @dataclass
@@ -90,9 +131,10 @@ class _Object:
 
     # -- (de)serialisation -------------------------------------------------------------------
     def _read_common(self, el: etree._Element) -> None:
-        self.slots = [Slot.from_element(s) for s in el.iterfind(q(RIM, "Slot"))]
-        self.name = _localized(el.find(q(RIM, "Name")))
-        self.description = _localized(el.find(q(RIM, "Description")))
+        self._read_attributes(el)
+        self.slots, self.name, self.description, *_ = _read_children(el, composed=False)
+
+    def _read_attributes(self, el: etree._Element) -> None:
         self.object_type = el.get("objectType")
         self.lid = el.get("lid")
         self.home = el.get("home")
@@ -189,15 +231,9 @@ class RegistryObject(_Object):
     version_name: str | None = None
 
     def _read_common(self, el: etree._Element) -> None:
-        super()._read_common(el)
-        vi = el.find(q(RIM, "VersionInfo"))
-        self.version_name = vi.get("versionName") if vi is not None else None
-        self.classifications = [
-            Classification.from_element(c) for c in el.iterfind(q(RIM, "Classification"))
-        ]
-        self.external_identifiers = [
-            ExternalIdentifier.from_element(e) for e in el.iterfind(q(RIM, "ExternalIdentifier"))
-        ]
+        self._read_attributes(el)
+        (self.slots, self.name, self.description, self.version_name, self.classifications,
+         self.external_identifiers) = _read_children(el, composed=True)
 
     def _write_common(self, el: etree._Element) -> None:
         super()._write_common(el)

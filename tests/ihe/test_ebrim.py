@@ -168,3 +168,43 @@ def test_request_slots_travel_in_a_request_slot_list(conformance_dir: Path) -> N
     el = request.to_element()
     assert xsd.errors(el, conformance_dir / "schemas") == []
     assert SubmitObjectsRequest.from_element(el) == request
+
+
+def test_children_are_read_as_the_schema_reads_them() -> None:
+    """Comments and other namespaces' elements are skipped, the first Name, Description and
+    VersionInfo count, an object's parts are read wherever they sit among its children, and
+    a Classification's own Classification children are not read (rim.xsd has none)."""
+    rim = "urn:oasis:names:tc:ebxml-regrep:xsd:rim:3.0"
+    request = SubmitObjectsRequest.from_bytes(f"""
+    <lcm:SubmitObjectsRequest xmlns:lcm="urn:oasis:names:tc:ebxml-regrep:xsd:lcm:3.0"
+        xmlns:rim="{rim}" xmlns:x="urn:other">
+      <rim:RegistryObjectList>
+        <rim:ExtrinsicObject id="d" mimeType="text/plain"><!-- a comment -->
+          <rim:Classification id="c1" classificationScheme="s" classifiedObject="d"
+              nodeRepresentation="n">
+            <rim:Classification id="nested"><rim:Slot/></rim:Classification>
+            <rim:Name><rim:LocalizedString value="code"/></rim:Name>
+          </rim:Classification>
+          <x:Slot name="foreign"><rim:ValueList><rim:Value>no</rim:Value></rim:ValueList></x:Slot>
+          <rim:Slot name="a"><rim:ValueList><rim:Value>1</rim:Value><!-- c -->
+            <rim:Value/></rim:ValueList><rim:ValueList><rim:Value>2</rim:Value></rim:ValueList>
+          </rim:Slot>
+          <rim:Name><rim:LocalizedString value="first"/></rim:Name>
+          <rim:Name><rim:LocalizedString value="second"/></rim:Name>
+          <rim:Description/>
+          <rim:VersionInfo versionName="1.1"/><rim:VersionInfo versionName="2"/>
+          <rim:ExternalIdentifier id="e" identificationScheme="i" value="v"/>
+          <rim:Slot name="b"/>
+        </rim:ExtrinsicObject>
+      </rim:RegistryObjectList>
+    </lcm:SubmitObjectsRequest>""".encode())
+    [doc] = request.objects
+    assert isinstance(doc, ExtrinsicObject)
+    assert [(s.name, s.values) for s in doc.slots] == [("a", ["1", "", "2"]), ("b", [])]
+    assert (doc.name, doc.description, doc.version_name) == ("first", None, "1.1")
+    [code] = doc.classifications
+    assert (code.id, code.name, code.node_representation) == ("c1", "code", "n")
+    assert [(e.id, e.value) for e in doc.external_identifiers] == [("e", "v")]
+    nameless = request.to_bytes().replace(b'name="b"', b"")
+    with pytest.raises(RemoteProtocolError, match="Slot without a name"):
+        SubmitObjectsRequest.from_bytes(nameless)
