@@ -48,6 +48,9 @@ class Axis:
     width: int
     height: int
     axis_y: int
+    #: where the axis line starts and ends
+    left: int
+    right: int
     ticks: tuple[Tick, ...]
     marks: tuple[Mark, ...]
     #: (site name, colour), in legend order
@@ -73,7 +76,7 @@ def build_axis(studies: Sequence[StudyEntry], *, current_id: str | None = None,
     dated = sorted((s for s in studies if s.started), key=lambda s: s.started)  # type: ignore
     legend = tuple(colours.items())
     if not dated:
-        return Axis(width, AXIS_Y + LANE_HEIGHT, AXIS_Y, (), (), legend)
+        return Axis(width, AXIS_Y + LANE_HEIGHT, AXIS_Y, MARGIN, width - MARGIN, (), (), legend)
     first, last = dated[0].started, dated[-1].started
     assert first is not None and last is not None
     start = _month_start(first.year, first.month - 1)
@@ -116,4 +119,5 @@ def build_axis(studies: Sequence[StudyEntry], *, current_id: str | None = None,
             prior=study.id == prior_id,
         ))
     height = AXIS_Y + LANE_HEIGHT * (len(lane_ends) + 1)
-    return Axis(width, height, AXIS_Y, tuple(ticks), tuple(marks), legend)
+    return Axis(width, height, AXIS_Y, MARGIN, width - MARGIN, tuple(ticks), tuple(marks),
+                legend)
