@@ -45,7 +45,8 @@ async def zip_stream(instances: AsyncIterator[Part10]) -> AsyncIterator[bytes]:
     ``instances`` propagates before the directory is written: the archive stays unreadable
     rather than silently short."""
     sink = _Sink()
-    archive = zipfile.ZipFile(sink, mode="w", compression=zipfile.ZIP_STORED)  # type: ignore[arg-type]
+    archive = zipfile.ZipFile(sink, mode="w",  # type: ignore[call-overload]
+                              compression=zipfile.ZIP_STORED)
     async for part in instances:
         info = zipfile.ZipInfo(entry_name(part), date_time=(1980, 1, 1, 0, 0, 0))
         info.compress_type = zipfile.ZIP_STORED

@@ -18,6 +18,7 @@ import json
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 from fastapi import Response
@@ -172,7 +173,7 @@ def _sop_of(item: object) -> str | None:
         return None
 
 
-def _rebased(item: dict, gateway_root: str, wado_root: str) -> dict:  # type: ignore[type-arg]
+def _rebased(item: dict[str, Any], gateway_root: str, wado_root: str) -> dict[str, Any]:
     """BulkDataURIs of the gateway (``{gateway_root}/studies/…``) made proxy-relative."""
     for attribute in item.values():
         if isinstance(attribute, dict):

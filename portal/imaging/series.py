@@ -43,19 +43,28 @@ async def series_head(http: httpx.AsyncClient, cache: DiskCache, site: Site,
         data = response.content
         cache.put(key, data)
     try:
-        [item] = json.loads(data)
+        items = json.loads(data)
     except ValueError:
+        items = None
+    if not isinstance(items, list) or len(items) != 1 or not isinstance(items[0], dict):
         raise ImagingProblem(502, f"site {site.name} answered unreadable metadata for "
-                                  f"instance {sop}") from None
-    number = _first(item, "00200011")
+                                  f"instance {sop}")
+    item = items[0]
     return {
         "seriesInstanceUid": series.series_instance_uid,
         "modality": str(_first(item, "00080060") or ""),
         "description": str(_first(item, "0008103E") or ""),
-        "seriesNumber": int(number) if isinstance(number, (int, float, str)) and
-        str(number).lstrip("-").isdigit() else None,
+        "seriesNumber": _integer(_first(item, "00200011")),
         "numberOfInstances": len(series.instances),
     }
+
+
+def _integer(value: Any) -> int | None:
+    """An IS value as DICOM JSON gives it (a number, or a string when the sender kept it)."""
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
 
 
 async def series_list(http: httpx.AsyncClient, cache: DiskCache, study: SharedStudy,

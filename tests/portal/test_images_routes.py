@@ -21,6 +21,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from itsdangerous import TimestampSigner
 from pydicom import dcmread
 
@@ -54,7 +55,7 @@ SITE_OID = "1.2.250.1.999.1.1"
 @dataclass
 class World:
     portal: str
-    app_state: object
+    app: FastAPI
     gateway: str
     gateway_server: BackgroundServer
     study: StoredStudy
@@ -76,12 +77,12 @@ def world(idp: DevIdP, portal_port: int, orthanc_server: Orthanc,
           tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     root: Path = tmp_path_factory.mktemp("portal-images")
     orthanc_server.clear()
-    trust = {"issuer": idp.issuer, "log_json": False}
-    registry_settings = RegistrySettings(data_dir=root / "registry", **trust)  # type: ignore[arg-type]
+    registry_settings = RegistrySettings(data_dir=root / "registry", issuer=idp.issuer,
+                                         log_json=False)
     with background(create_registry(registry_settings)) as registry:
         repository_settings = RepositorySettings(
             data_dir=root / "repository", registry_url=f"{registry.url}/registry",
-            **trust)  # type: ignore[arg-type]
+            issuer=idp.issuer, log_json=False)
         with background(create_repository(repository_settings)) as repository:
             region = _Region(registry.url, f"{registry.url}/registry",
                              f"{repository.url}/repository", registry_settings.feed_token)
@@ -128,7 +129,7 @@ def _with_site(idp: DevIdP, portal_port: int, orthanc: Orthanc, root: Path,
                 export_pacs=f"READING_PACS@127.0.0.1:{reading_config.dicom_port}")
             app = create_app(portal_settings)
             with background(app, port=portal_port) as portal:
-                yield World(portal.url, app.state, gateway_url, gateway, study, reading,
+                yield World(portal.url, app, gateway_url, gateway, study, reading,
                             region.base, region.feed_token)
     finally:
         gateway.stop()
@@ -153,7 +154,7 @@ def radiologist(world: World) -> Iterator[httpx.Client]:
 @pytest.fixture(scope="module")
 def study(world: World, radiologist: httpx.Client) -> str:
     """The study's id (what the timeline links), from ITI-18 with the user's token."""
-    settings = world.app_state.settings  # type: ignore[attr-defined]
+    settings = world.app.state.settings
     token = _token_of(world, radiologist)
     [entry] = find_studies(settings, token, REGIONAL)
     return entry.id
@@ -161,10 +162,10 @@ def study(world: World, radiologist: httpx.Client) -> str:
 
 def _token_of(world: World, browser: httpx.Client) -> str:
     """The access token the portal holds for this browser's session (as the routes forward)."""
-    state = world.app_state
-    signed = browser.cookies.get(state.settings.session_cookie, domain="127.0.0.1")  # type: ignore[attr-defined]
-    signer = TimestampSigner(state.settings.session_secret, salt="partage.portal.session")  # type: ignore[attr-defined]
-    data = state.sessions.get(signer.unsign(signed).decode())  # type: ignore[attr-defined]
+    state = world.app.state
+    signed = browser.cookies.get(state.settings.session_cookie, domain="127.0.0.1")
+    signer = TimestampSigner(state.settings.session_secret, salt="partage.portal.session")
+    data = state.sessions.get(signer.unsign(signed).decode())
     return str(data[CREDENTIALS].access_token)
 
 
@@ -293,7 +294,7 @@ def test_send_to_the_reading_pacs_runs_as_a_job_and_lands_every_instance(
         assert colleague.get(f"{world.portal}{job['href']}").status_code == 404
 
     # without a reading PACS configured the action is not offered
-    imaging = world.app_state.imaging  # type: ignore[attr-defined]
+    imaging = world.app.state.imaging
     configured = imaging.settings
     imaging.settings = configured.model_copy(update={"export_pacs": ""})
     try:

@@ -99,10 +99,11 @@ async def study_series(study_id: str, user: Professional, imaging: Imaging) -> S
                                imaging.site_of(user.access_token))
     site = entry.site or (await imaging.site(user.access_token, shared.series[0])).name
     day = entry.date or (shared.study_date.isoformat() if shared.study_date else "")
+    modalities = entry.modalities or tuple(
+        dict.fromkeys(s["modality"] for s in series if s["modality"]))
     return StudySeries(
         study=StudyHeader(id=entry.id, studyInstanceUid=shared.study_instance_uid, site=site,
-                          date=day, modality="/".join(entry.modalities) or "/".join(
-                              dict.fromkeys(s["modality"] for s in series if s["modality"])),
+                          date=day, modality="/".join(modalities),
                           description=entry.description, accession=entry.accession),
         wadoRoot=wado_root(entry.id),
         series=[SeriesItem(**s) for s in series],
@@ -185,10 +186,11 @@ async def send(study_id: str, user: Professional, _: CsrfChecked,
                   study_instance_uid=shared.study_instance_uid,
                   patient_id=opened.entry.patient_id, destination=configured,
                   instances=shared.number_of_instances)
-    return JobStarted(id=job.id, href=f"/api/jobs/{job.id}", **job.progress())  # type: ignore[arg-type]
+    return JobStarted.model_validate({"id": job.id, "href": f"/api/jobs/{job.id}",
+                                      **job.progress()})
 
 
 @router.get("/api/jobs/{job_id}", summary="Progress of a send to the local PACS",
             response_model=JobProgress, responses=PROBLEMS)
 async def job_progress(job_id: str, user: Professional, imaging: Imaging) -> JobProgress:
-    return JobProgress(**imaging.jobs.get(job_id, user.principal.subject).progress())  # type: ignore[arg-type]
+    return JobProgress.model_validate(imaging.jobs.get(job_id, user.principal.subject).progress())
