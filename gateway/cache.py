@@ -51,6 +51,8 @@ class _Group:
     """The cached instances of one series."""
 
     sizes: dict[str, int] = field(default_factory=dict)
+    #: transfer syntax of each instance as it arrived (absent in indexes of older versions)
+    syntaxes: dict[str, str] = field(default_factory=dict)
     #: instances fsynced: the only ones ``index.json`` may list
     durable: set[str] = field(default_factory=set)
     #: every instance of the series, in the PACS's order, once fetched whole
@@ -66,6 +68,48 @@ class _Transfer:
     #: "running", "done", "failed" or "abandoned" (requester gone, or larger than the cache)
     state: str = "running"
     error: str = ""
+
+
+@dataclass(frozen=True)
+class CachedInstance:
+    sop_instance_uid: str
+    size: int
+    #: as it arrived from the PACS; ``None`` when the index does not say
+    transfer_syntax_uid: str | None
+
+
+class Held:
+    """A whole study or series on disk, its study pinned (not evicted) until ``release``."""
+
+    def __init__(self, cache: InstanceCache, study: str,
+                 instances: list[tuple[GroupKey, CachedInstance]]) -> None:
+        self._cache = cache
+        self._study = study
+        self._instances = instances
+        self._released = False
+
+    @property
+    def instances(self) -> list[CachedInstance]:
+        return [instance for _, instance in self._instances]
+
+    def files(self) -> Iterator[tuple[CachedInstance, bytes]]:
+        """Each instance with its Part 10 bytes, read whole (one read per file); ``PacsError``
+        if one is no longer what the index says."""
+        for (study, series), instance in self._instances:
+            path = self._cache.root / study / series / f"{instance.sop_instance_uid}.dcm"
+            try:
+                data = path.read_bytes()
+            except FileNotFoundError:
+                data = b""
+            if len(data) != instance.size:
+                raise PacsError(f"cached instance {instance.sop_instance_uid} changed or "
+                                "disappeared during the transfer")
+            yield instance, data
+
+    def release(self) -> None:
+        if not self._released:
+            self._released = True
+            self._cache._unpin(self._study)
 
 
 class InstanceCache:
@@ -92,23 +136,23 @@ class InstanceCache:
         self, study: str, series: str | None, sops: list[str] | None,
         fetch: Callable[[], Iterator[bytes]],
     ) -> Iterator[bytes]:
-        """``read_through_keyed`` without the SOP Instance UIDs."""
-        inner = self.read_through_keyed(study, series, sops, fetch)
+        """Part 10 bytes of the selected instances (a study, a series, or the listed instances),
+        from disk when all are cached, else from ``fetch()`` (the PACS) while caching them.
+
+        Raises ``PacsError`` (after the instances already yielded) when the PACS transfer fails.
+        """
+        inner = self._keyed(study, series, sops, fetch)
         try:
             for _, data in inner:
                 yield data
         finally:
             inner.close()
 
-    def read_through_keyed(
+    def _keyed(
         self, study: str, series: str | None, sops: list[str] | None,
         fetch: Callable[[], Iterator[bytes]],
     ) -> Iterator[tuple[str, bytes]]:
-        """(SOP Instance UID, Part 10 bytes) of the selected instances (a study, a series, or the listed instances), from disk when
-        all are cached, else from ``fetch()`` (the PACS) while caching them.
-
-        Raises ``PacsError`` (after the instances already yielded) when the PACS transfer fails.
-        """
+        """``read_through`` with each instance's SOP Instance UID."""
         key: Key = (study, series, tuple(sops) if sops else None)
         sent: set[str] = set()
         while True:
@@ -132,6 +176,24 @@ class InstanceCache:
                     return
             finally:
                 self._unpin(study)
+
+    def hold(self, study: str, series: str | None) -> Held | None:
+        """The whole study (or series) when all of it is cached, in serving order, pinned until
+        ``Held.release()``; ``None`` otherwise. Nothing is read or parsed."""
+        key: Key = (study, series, None)
+        with self._lock:
+            listing = self._listing(key)
+            if listing is None:
+                return None
+            held = []
+            for sop in listing:
+                where = self._where[sop]
+                group = self._groups[where]
+                held.append((where, CachedInstance(sop, group.sizes[sop],
+                                                   group.syntaxes.get(sop))))
+            self._pins[study] += 1
+        self._touch(study, listing)
+        return Held(self, study, held)
 
     def open_instance(self, sop_instance_uid: str) -> BinaryIO | None:
         """The cached Part 10 file of one instance, opened for reading, or ``None``."""
@@ -203,12 +265,12 @@ class InstanceCache:
         stream = fetch()
         try:
             for data in stream:
-                got_study, got_series, sop = _uids(data)
+                got_study, got_series, sop, syntax = _uids(data)
                 if got_study != study or (series and got_series != series):
                     raise PacsError(f"PACS sent instance {sop} of another study or series")
                 order.setdefault(got_series, []).append(sop)
                 if caching:
-                    caching = self._store((got_study, got_series), sop, data, created)
+                    caching = self._store((got_study, got_series), sop, data, syntax, created)
                     with self._lock:
                         if caching:
                             transfer.written.append(sop)
@@ -303,6 +365,7 @@ class InstanceCache:
             if group is None or sop not in group.sizes or sop in (group.complete or ()):
                 continue
             self.size -= group.sizes.pop(sop)
+            group.syntaxes.pop(sop, None)
             group.durable.discard(sop)
             self._where.pop(sop, None)
             (self.root / group_key[0] / group_key[1] / f"{sop}.dcm").unlink(missing_ok=True)
@@ -312,7 +375,7 @@ class InstanceCache:
 
     # -- disk (without the lock) -----------------------------------------------------------
 
-    def _store(self, group_key: GroupKey, sop: str, data: bytes,
+    def _store(self, group_key: GroupKey, sop: str, data: bytes, syntax: str,
                created: list[tuple[GroupKey, str]]) -> bool:
         """Write one instance (temporary name, rename); ``False`` when the cache cannot hold it
         (too large, all else in use, disk error): the transfer then goes on uncached."""
@@ -340,6 +403,7 @@ class InstanceCache:
             group = self._groups.setdefault(group_key, _Group())
             self.size -= group.sizes.get(sop, 0)
             group.sizes[sop] = len(data)
+            group.syntaxes[sop] = syntax
             group.durable.discard(sop)
             self._where[sop] = group_key
             created.append((group_key, sop))
@@ -376,7 +440,9 @@ class InstanceCache:
                     durable = {s: n for s, n in group.sizes.items() if s in group.durable}
                     complete = group.complete if group.complete and all(
                         s in durable for s in group.complete) else None
-                    index = {"instances": durable, "complete": complete}
+                    index = {"instances": durable, "complete": complete,
+                             "syntaxes": {s: group.syntaxes[s] for s in durable
+                                          if s in group.syntaxes}}
                 _write_json(self.root / group_key[0] / group_key[1] / INDEX, index)
             with self._lock:
                 listed = self._studies.get(study) if write_study else None
@@ -439,6 +505,10 @@ class InstanceCache:
             path = folder / f"{sop}.dcm"
             if UID.match(sop) and path.is_file() and path.stat().st_size == size:
                 group.sizes[sop] = size
+        syntaxes = index.get("syntaxes")
+        if isinstance(syntaxes, dict):
+            group.syntaxes = {sop: uid for sop, uid in syntaxes.items()
+                              if sop in group.sizes and isinstance(uid, str) and UID.match(uid)}
         complete = index.get("complete")
         if isinstance(complete, list) and all(sop in group.sizes for sop in complete):
             group.complete = complete
@@ -458,16 +528,17 @@ class InstanceCache:
             self.size += size
 
 
-def _uids(data: bytes) -> tuple[str, str, str]:
-    """(study, series, SOP instance) UIDs of a Part 10 instance, checked as file-name safe."""
-    try:  # one header-only parse, which the serving route then reuses (imaging.header)
+def _uids(data: bytes) -> tuple[str, str, str, str]:
+    """(study, series, SOP instance) UIDs of a Part 10 instance, checked as file-name safe, and
+    its transfer syntax."""
+    try:
         found = header(data)
         uids = (found.study_instance_uid, found.series_instance_uid, found.sop_instance_uid)
     except (InvalidDicomError, AttributeError, ValueError, EOFError) as exc:
         raise PacsError(f"PACS sent an unreadable DICOM instance: {exc}") from exc
     if not all(UID.match(uid) and len(uid) <= 64 for uid in uids):
         raise PacsError(f"PACS sent an instance with malformed UIDs {uids}")
-    return uids
+    return (*uids, found.transfer_syntax_uid)
 
 
 def _fsync(path: Path) -> None:

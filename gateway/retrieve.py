@@ -20,7 +20,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from gateway.cache import InstanceCache
-from gateway.imaging import Header, header, recent_header, stored_syntax
+from gateway.imaging import Header, header
 from gateway.pacs import InstanceInfo, Pacs, SeriesInfo, StudyInfo
 
 
@@ -226,21 +226,8 @@ def read(pacs: Pacs, cache: InstanceCache, selection: Selection
     for series_uid, sops in batches.items():
         fetch = (lambda series_uid=series_uid, sops=sops:  # noqa: E731 (bound per batch)
                  pacs.retrieve(study, series_uid, sops))
-        for sop, data in cache.read_through_keyed(study, series_uid, sops, fetch):
-            yield _header(cache, sop, data), data
-
-
-def _header(cache: InstanceCache, sop: str, data: bytes) -> Header:
-    """The header of an instance the cache gave: as read when it arrived (same bytes), else
-    its study and series from the cache's index (built from its own UIDs) with the transfer
-    syntax from its file meta, else a header-only parse."""
-    found = recent_header(data)
-    if found is not None:
-        return found
-    where = cache.locate(sop)
-    if where is None:
-        return header(data)
-    return Header(where[0], where[1], sop, stored_syntax(data))
+        for data in cache.read_through(study, series_uid, sops, fetch):
+            yield header(data), data
 
 
 def cached(cache: InstanceCache, study_uid: str, series_uid: str, sop_uid: str) -> bytes | None:

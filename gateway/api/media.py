@@ -119,6 +119,12 @@ class Multipart:
         """One part as three chunks (head, payload untouched, line end): nothing copied."""
         return self.head(location), data, b"\r\n"
 
+    def length(self, sizes: list[int]) -> int:
+        """The length of the body ``stream`` makes of parts of these sizes."""
+        if not sizes:
+            return len(self.end())
+        return sum(sizes) + len(sizes) * (len(self.head()) + 2) + len(self.end())
+
     def end(self) -> bytes:
         return f"--{self.boundary}--\r\n".encode("ascii")
 

@@ -2,6 +2,11 @@
 ``multipart/related; type="application/dicom"`` streamed instance by instance, their metadata
 as DICOM JSON, frames as ``application/octet-stream`` and rendered images (JPEG, PNG).
 
+A whole study or series the cache holds is served from its files alone (no PACS query, no
+parsing), with a Content-Length when every instance goes out as stored; anything else is read
+through the cache from the PACS. Either way one worker thread reads ahead of the socket
+(``ThreadedBody``).
+
 Every route validates the bearer token, asks ``gateway.access`` (403), resolves the UIDs on the
 PACS (404; 503 when it is down) and only then streams. Accept is negotiated (PS3.18 §8.7):
 406 when nothing acceptable can be produced.
@@ -26,6 +31,8 @@ from gateway.api.media import (
     transfer_syntaxes,
 )
 from gateway.api.serving import instance, permit, resolve, started
+from gateway.api.streaming import ThreadedBody
+from gateway.cache import Held
 from gateway.retrieve import Selection, read
 from partage.auth import Principal
 
@@ -76,18 +83,18 @@ def make_router(ctx: GatewayContext) -> APIRouter:
         if chosen is None:
             raise _not_acceptable(request, f'multipart/related; type="{DICOM}"')
         accepted = transfer_syntaxes(chosen[1], ExplicitVRLittleEndian)
+        body = Multipart(DICOM)
+        held = ctx.cache.hold(study, series) if sop is None else None
+        if held is not None:
+            return _from_cache(held, accepted, body)
         selection = resolve(pacs, study, series, sop, ctx.cache)
 
         def parts() -> Iterator[bytes]:
             for head, data in read(pacs, ctx.cache, selection):
-                syntax = imaging.choose_syntax(head.transfer_syntax_uid, accepted)
-                if syntax is None:
-                    raise HTTPException(406, f"instance {head.sop_instance_uid} is stored as "
-                                             f"{head.transfer_syntax_uid}, not in {accepted}")
-                yield imaging.in_syntax(data, syntax, head.transfer_syntax_uid)
+                yield _in_accepted(data, head.sop_instance_uid, head.transfer_syntax_uid,
+                                   accepted)
 
-        body = Multipart(DICOM)
-        return StreamingResponse(body.stream(started(parts())), media_type=body.content_type)
+        return ThreadedBody(body.stream(started(parts())), body.content_type)
 
     def metadata(request: Request, principal: Principal, study: str,
                  series: str | None = None, sop: str | None = None) -> Response:
@@ -203,6 +210,42 @@ def make_router(ctx: GatewayContext) -> APIRouter:
         return rendered(request, principal, study, series, sop, numbers[0], window, quality)
 
     return router
+
+
+def _in_accepted(data: bytes, sop: str, stored: str, accepted: list[str]) -> bytes:
+    """The instance in a syntax the client accepts (406 when there is none)."""
+    syntax = imaging.choose_syntax(stored, accepted)
+    if syntax is None:
+        raise HTTPException(406, f"instance {sop} is stored as {stored}, not in {accepted}")
+    return imaging.in_syntax(data, syntax, stored)
+
+
+def _from_cache(held: Held, accepted: list[str], body: Multipart) -> Response:
+    """A cached whole study or series, file after file; its Content-Length when the index
+    knows every instance's syntax and each goes out untouched (else chunked, as transcoded)."""
+    served = [(i, i.transfer_syntax_uid and imaging.choose_syntax(i.transfer_syntax_uid,
+                                                                   accepted))
+              for i in held.instances]
+    refused = next((i for i, syntax in served if i.transfer_syntax_uid and syntax is None), None)
+    if refused is not None:
+        held.release()
+        raise HTTPException(406, f"instance {refused.sop_instance_uid} is stored as "
+                                 f"{refused.transfer_syntax_uid}, not in {accepted}")
+    untouched = all(syntax and syntax == i.transfer_syntax_uid for i, syntax in served)
+
+    def parts() -> Iterator[bytes]:
+        try:
+            for instance, data in held.files():
+                if untouched:
+                    yield data
+                else:
+                    stored = instance.transfer_syntax_uid or imaging.stored_syntax(data)
+                    yield _in_accepted(data, instance.sop_instance_uid, stored, accepted)
+        finally:
+            held.release()
+
+    length = body.length([i.size for i in held.instances]) if untouched else None
+    return ThreadedBody(body.stream(started(parts())), body.content_type, length)
 
 
 def _frames_of(selection: Selection, sop: str, model: dict | None = None) -> str:
