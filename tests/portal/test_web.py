@@ -259,6 +259,20 @@ def test_an_expired_access_token_is_refreshed_else_the_user_signs_in_again(
         assert page.headers["location"] == f"/auth/login?next={quote(urlsplit(patient).path, safe='')}"
 
 
+def test_a_token_the_registry_refuses_sends_the_user_to_sign_in_again(portal: Portal) -> None:
+    with signed_in(portal) as (browser, _):
+        data = portal.sessions.get(portal.session_id(browser))
+        assert data is not None
+        good: Credentials = data[CREDENTIALS]
+        head, payload, signature = good.access_token.split(".")
+        forged = ".".join((head, payload, signature[::-1]))  # unexpired, badly signed
+        data[CREDENTIALS] = dataclasses.replace(good, access_token=forged)
+        page = browser.get(f"{portal.url}/patients", params={"q": "MARTIN"})
+        assert page.status_code == 303
+        assert page.headers["location"] == "/auth/login?next=%2Fpatients%3Fq%3DMARTIN"
+        assert CREDENTIALS not in data
+
+
 def test_not_signed_in_pages_redirect_to_sign_in_and_apis_answer_401(portal: Portal) -> None:
     with httpx.Client() as browser:
         home = browser.get(f"{portal.url}/")
