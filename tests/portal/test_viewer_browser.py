@@ -23,7 +23,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from partage.orthanc import Orthanc, OrthancConfig
+from partage.orthanc import DCMTK_BIN, Orthanc, OrthancConfig
 from partage.serve import background, free_port
 from partage.studies import Patient, StudySpec, build_study, part10
 
@@ -31,7 +31,8 @@ ROOT = Path(__file__).resolve().parents[2]
 VIEWER = ROOT / "portal" / "viewer"
 BROWSER = ROOT / "tests" / "browser"
 CHROMIUM = Path(os.environ.get("PARTAGE_CHROMIUM", "/usr/bin/chromium"))
-#: the policy the portal serves the viewer page with: compiled codecs need 'wasm-unsafe-eval'
+#: the policy the portal sends with every answer (the decode worker runs under its script's
+#: own policy): the WebAssembly codecs need 'wasm-unsafe-eval'
 CSP = ("default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self'; "
        "img-src 'self' blob: data:; style-src 'self' 'unsafe-inline'; connect-src 'self'")
 
@@ -40,7 +41,7 @@ pytestmark = pytest.mark.skipif(
 )
 
 PATIENT = Patient("2801205123456", "MARTIN^Claire", "19801205", "F")
-CURRENT_SPACING, PRIOR_SPACING = 2.5, 5.0
+PRIOR_SPACING = 5.0
 
 
 @dataclass
@@ -84,9 +85,20 @@ def store_prior_geometry(datasets: list) -> None:
         ds.SliceThickness = str(PRIOR_SPACING)
 
 
+def jpeg_ls(dicom: bytes, work: Path) -> bytes:
+    """The instance JPEG-LS lossless (dcmtk's ``dcmcjpls``), as sites that compress keep it: the
+    viewer must then decode it with its WebAssembly codec under the page's CSP."""
+    source, target = work / "in.dcm", work / "out.dcm"
+    source.write_bytes(dicom)
+    subprocess.run([str(DCMTK_BIN / "dcmcjpls"), str(source), str(target)], check=True,
+                   capture_output=True, timeout=30)
+    return target.read_bytes()
+
+
 @pytest.fixture
 def sites(orthanc: Orthanc, tmp_path: Path) -> Iterator[list[Site]]:
-    """Site A's PACS holds the current CT (40 slices, 2.5 mm); site B's the prior (24, 5 mm)."""
+    """Site A's PACS holds the current CT (40 slices, 2.5 mm, uncompressed); site B's the prior
+    (24 slices, 5 mm, JPEG-LS)."""
     config = OrthancConfig("site-b", "PACS_B", free_port(), free_port(), tmp_path / "site-b")
     with Orthanc(config) as site_b:
         current = StudySpec(PATIENT, description="CT THORAX", study_date="20260301", slices=40,
@@ -96,9 +108,10 @@ def sites(orthanc: Orthanc, tmp_path: Path) -> Iterator[list[Site]]:
                           accession_number="B1")
         prior_datasets = build_study(prior)
         store_prior_geometry(prior_datasets)
-        for pacs, datasets in ((orthanc, build_study(current)), (site_b, prior_datasets)):
-            for ds in datasets:
-                pacs.upload(part10(ds))
+        for ds in build_study(current):
+            orthanc.upload(part10(ds))
+        for ds in prior_datasets:
+            site_b.upload(jpeg_ls(part10(ds), tmp_path))
         yield [Site("cur", "CHU Nord", orthanc, current),
                Site("pri", "Centre d'imagerie Sud", site_b, prior)]
 
@@ -131,7 +144,7 @@ def portal_stand_in(sites: list[Site], dist: Path) -> FastAPI:
                 f"<div id='partage-viewer' style='height:100vh' "
                 f"data-config='{html.escape(json.dumps(config), quote=True)}'></div>"
                 "<script type='module' src='/viewer/viewer.js'></script></body></html>")
-        return HTMLResponse(body, headers={"Content-Security-Policy": CSP})
+        return HTMLResponse(body)
 
     @app.get("/api/studies/{study_id}/series")
     async def series(study_id: str) -> JSONResponse:
@@ -159,6 +172,14 @@ def portal_stand_in(sites: list[Site], dist: Path) -> FastAPI:
         answer = await client.get(f"{site.orthanc.dicomweb}/{path}", headers={"Accept": accept})
         return Response(answer.content, status_code=answer.status_code,
                         media_type=answer.headers.get("content-type"))
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next):  # type: ignore[no-untyped-def]
+        """Like the portal: the policy on every answer, so the decode worker runs under it too."""
+        response = await call_next(request)
+        response.headers["Content-Security-Policy"] = CSP
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        return response
 
     app.mount("/viewer", StaticFiles(directory=dist), name="viewer")
     return app

@@ -1,6 +1,6 @@
 // The comparison viewer: a toolbar, a series picker listing every study of the patient, and a
 // grid of 1, 2 or 4 stack viewports, each able to show any series of any study (any site).
-import { Enums, metaData, utilities } from '@cornerstonejs/core';
+import { Enums, eventTarget, metaData, utilities } from '@cornerstonejs/core';
 import { annotation, LengthTool } from '@cornerstonejs/tools';
 import { ENGINE_ID, PRIMARY_TOOLS, setPrimaryTool, startCornerstone } from './cornerstone.js';
 import { LAYOUTS } from './config.js';
@@ -83,7 +83,10 @@ export class ComparisonViewer {
         && CROSS_SECTIONAL.has(second.series.modality),
     );
     await this.setLayout(this.config.layout, false);
+    eventTarget.addEventListener(Enums.Events.IMAGE_LOAD_FAILED, (event) => this.onLoadFailed(event.detail));
     await Promise.all([first, second].map((choice, i) => choice && this.loadSeries(i, choice.studyId, choice.series.seriesInstanceUid)));
+    const failed = this.slots.find((slot) => slot.error);
+    if (failed) throw new Error(`viewport ${failed.index + 1}: ${failed.error}`);
     new ResizeObserver(() => this.engine.resize(true, true)).observe(this.grid);
     this.renderPicker();
   }
@@ -151,7 +154,17 @@ export class ComparisonViewer {
   }
 
   shownSlots() {
-    return this.slots.filter((s) => s.enabled && s.imageIds.length && !s.error);
+    return this.slots.filter((s) => s.enabled && s.imageIds.length);
+  }
+
+  /** A frame that could not be fetched or decoded: say so on the viewports showing its series. */
+  onLoadFailed({ imageId, error }) {
+    for (const slot of this.slots) {
+      const index = slot.imageIds.indexOf(imageId);
+      if (index < 0) continue;
+      slot.error = `image ${index + 1} could not be shown: ${error?.message ?? error}`;
+      this.updateOverlay(slot);
+    }
   }
 
   viewport(slot) {
@@ -238,8 +251,9 @@ export class ComparisonViewer {
     const viewport = slot.enabled && slot.imageIds.length ? this.viewport(slot) : null;
     const lines = [];
     if (slot.error) lines.push(['pv-error', slot.error]);
-    else if (!study) lines.push(['pv-hint', 'Pick a series']);
-    else {
+    if (!study) {
+      if (!slot.error) lines.push(['pv-hint', 'Pick a series']);
+    } else {
       const { windowWidth, windowCenter } = this.windowOf(viewport);
       const index = viewport ? viewport.getCurrentImageIdIndex() : slot.imageIndex;
       lines.push(['pv-site', study.site ?? ''],
