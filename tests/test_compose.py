@@ -23,7 +23,8 @@ INFRASTRUCTURE_PORTS = {"postgres": 5432, "minio": 9000}
 #: where a site PACS container reads its Orthanc configuration (deploy/orthanc/Dockerfile)
 ORTHANC_CONFIG = "/etc/partage/orthanc.json"
 #: settings naming addresses outside the stack: how consumers reach a gateway, the region's IdP
-EXTERNAL_URLS = {"PARTAGE_GATEWAY_PUBLIC_URL", "PARTAGE_GATEWAY_ISSUER"}
+EXTERNAL_URLS = {"PARTAGE_GATEWAY_PUBLIC_URL", "PARTAGE_GATEWAY_ISSUER",
+                 "PARTAGE_REGISTRY_ISSUER", "PARTAGE_REPOSITORY_ISSUER"}
 _INTERPOLATION = re.compile(r"\$\{(\w+)(?::?[-?]([^}]*))?\}")
 
 
