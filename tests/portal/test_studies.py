@@ -8,10 +8,17 @@ from pathlib import Path
 
 import pytest
 
+from ihe.ebrim.builders import Code
+from ihe.ebrim.content import ExtrinsicObject
+from ihe.kos import Device, Manifest, RetrieveLocation, Series
+from ihe.kos import Instance as KosInstance
+from ihe.kos import Study as KosStudy
+from ihe.kos.metadata import SiteProfile, manifest_submission
 from portal import patients
 from portal.core.config import PortalSettings
 from portal.studies import (
     RegistryUnavailable,
+    StudyEntry,
     TokenRefused,
     find_studies,
     get_study,
@@ -20,6 +27,9 @@ from portal.studies import (
 from partage.serve import free_port
 from tests.portal.conftest import CLAIRE_STUDIES, Published
 from tests.portal.support import SITE_A, SITE_B, cx
+
+CT = "1.2.840.10008.5.1.4.1.1.2"
+SR = "1.2.840.10008.5.1.4.1.1.88.22"
 
 
 def settings_for(published: Published, tmp_path: Path) -> PortalSettings:
@@ -144,3 +154,47 @@ def test_explicit_identity_fields_win_over_the_search_box() -> None:
 ])
 def test_service_start_time_is_read_as_utc(dtm: str, expected: datetime | None) -> None:
     assert parse_dtm(dtm) == expected
+
+
+def test_a_gateway_manifests_metadata_reads_back_as_the_study_it_describes() -> None:
+    """What the gateways publish (``ihe.kos.metadata.manifest_submission``, RAD-68) read as a
+    StudyEntry: local study time in UTC, CID 29 modalities, CID 4 regions, the site."""
+    evidence = KosStudy("1.2.3.4", patient_id="IPP-A-1001", patient_name="MARTIN^Claire",
+                        study_date="20250314", study_time="093000", accession_number="A2025-0311",
+                        study_description="CT thorax injecté", series=[
+                            Series("1.2.3.4.1", "CT", "CHEST", [KosInstance(CT, "1.2.3.4.1.1"),
+                                                               KosInstance(CT, "1.2.3.4.1.2")]),
+                            Series("1.2.3.4.2", "SR", "", [KosInstance(SR, "1.2.3.4.2.1")])])
+    manifest = Manifest([evidence], sop_instance_uid="1.2.3.9.1", series_instance_uid="1.2.3.9",
+                        content_datetime=datetime(2025, 3, 14, 10, 0),
+                        retrieve=RetrieveLocation("1.2.250.1.999.1.1.2", "GW",
+                                                  "http://gw/wado-rs"),
+                        device=Device("1.2.3.8", "gw", "Partage"))
+    site = SiteProfile(
+        site_oid=SITE_A[1], site_name=SITE_A[0], patient_id_authority="1.2.250.1.999.1.1.1",
+        accession_authority="1.2.250.1.999.1.1.3",
+        class_code=Code("IMAGES", "1.2.250.1.213.1.1.4.1", "Images"),
+        type_code=Code("18748-4", "2.16.840.1.113883.6.1", "Diagnostic imaging study"),
+        practice_setting_code=Code("394914008", "2.16.840.1.113883.6.96", "Radiology"),
+        healthcare_facility_type_code=Code("SA01", "1.2.250.1.71.4.2.4", "Hôpital"),
+        confidentiality_codes=(Code("N", "2.16.840.1.113883.5.25", "Normal"),),
+        content_type_code=Code("18748-4", "2.16.840.1.113883.6.1", "Diagnostic imaging study"),
+        timezone="Europe/Paris")
+    now = datetime(2025, 3, 14, 10, 0, tzinfo=UTC)
+    request = manifest_submission(manifest, evidence, site, patient_id=cx("2801205123456"),
+                                  document_entry_id="urn:uuid:8f6b1bb8-2d3e-4f7a-9c41-0a6c2b7d5e10",
+                                  submission_set_id="SubmissionSet01",
+                                  submission_set_unique_id="1.2.3.10", creation_time=now,
+                                  submission_time=now)
+    entry = next(o for o in request.submission.objects if isinstance(o, ExtrinsicObject))
+    study = StudyEntry.from_entry(ExtrinsicObject.from_element(entry.to_element()))
+    assert study.id == "8f6b1bb8-2d3e-4f7a-9c41-0a6c2b7d5e10"
+    assert study.unique_id == "1.2.3.9.1" and study.study_instance_uid == "1.2.3.4"
+    assert study.accession == "A2025-0311"
+    assert study.started == datetime(2025, 3, 14, 8, 30, tzinfo=UTC)  # 09:30 in Paris
+    assert (study.site, study.site_oid) == SITE_A
+    assert study.modalities == ("CT",)  # SR is not an acquisition modality
+    assert study.regions == ("Thorax",)  # CID 4 meaning of CHEST
+    assert study.description == "CT thorax injecté"
+    assert study.number_of_instances == 3
+    assert study.patient_id == cx("2801205123456")
