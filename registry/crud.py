@@ -16,11 +16,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Table, insert, select
+from sqlalchemy import ColumnElement, Connection, Table, any_, bindparam, insert, select
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
 
 from ihe.ebrim import Association, ExtrinsicObject, RegistryObject, RegistryPackage, Scheme
 from ihe.ebrim.dtm import is_dtm, pad
@@ -364,23 +366,81 @@ def rows_by_unique_id(
     )
 
 
-def rows_by_unique_ids(
+class Known(NamedTuple):
+    """What the registration checks read of an object already registered (no XML)."""
+
+    id: int
+    entry_uuid: str
+    kind: str
+    status: str
+    patient_id: str | None
+    logical_id: str | None
+
+
+class Registered(NamedTuple):
+    """An object already registered under a uniqueId a submission uses."""
+
+    kind: str
+    unique_id: str
+    hash: str | None
+    size: int | None
+
+
+def _among(column: InstrumentedAttribute[Any], name: str, on_postgresql: bool
+           ) -> ColumnElement[bool]:
+    """``column`` is one of the list parameter ``name``: on PostgreSQL ``= ANY`` of one array
+    parameter, so the statement's text is the same whatever the count (psycopg prepares it
+    once per connection); elsewhere an expanding IN."""
+    if on_postgresql:
+        return column == any_(bindparam(name, type_=ARRAY(column.type)))
+    return column.in_(bindparam(name, expanding=True))
+
+
+_R = RegistryObjectRow
+#: Core statements (rows, not entities) of the registration checks, by "is PostgreSQL"
+_KNOWN = {
+    pg: select(_R.id, _R.entry_uuid, _R.kind, _R.status, _R.patient_id, _R.logical_id)
+    .where(_among(_R.entry_uuid, "uuids", pg))
+    for pg in (True, False)
+}
+_REGISTERED = {
+    pg: select(_R.kind, _R.unique_id, _R.hash, _R.size)
+    .where(_among(_R.kind, "kinds", pg), _among(_R.unique_id, "unique_ids", pg))
+    .order_by(_R.id)
+    for pg in (True, False)
+}
+_PATIENT_STATE = select(Patient.active, Patient.merged_into).where(
+    Patient.patient_id == bindparam("patient_id"))
+
+
+def _is_postgresql(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def known_objects(session: Session, uuids: Iterable[str]) -> dict[str, Known]:
+    """Those of ``uuids`` that are registered objects' entryUUIDs, in one statement."""
+    wanted = list(set(uuids))
+    if not wanted:
+        return {}
+    rows = session.execute(_KNOWN[_is_postgresql(session)], {"uuids": wanted})
+    return {row.entry_uuid: Known(*row) for row in rows}
+
+
+def registered_unique_ids(
     session: Session, wanted: dict[str, Iterable[str]]
-) -> dict[str, list[RegistryObjectRow]]:
-    """``rows_by_unique_id`` for several kinds at once (kind → uniqueIds), in one query."""
-    found: dict[str, list[RegistryObjectRow]] = {kind: [] for kind in wanted}
+) -> dict[str, list[Registered]]:
+    """The objects already registered under the uniqueIds of ``wanted`` (kind → uniqueIds),
+    by kind, in registration order, in one statement."""
+    found: dict[str, list[Registered]] = {kind: [] for kind in wanted}
     by_kind = {kind: set(uids) for kind, uids in wanted.items()}
-    every = sorted(set().union(*by_kind.values()))
+    every = list(set().union(*by_kind.values()))
     if not every:
         return found
-    for row in session.scalars(
-        select(RegistryObjectRow)
-        .where(RegistryObjectRow.kind.in_(sorted(by_kind)),
-               RegistryObjectRow.unique_id.in_(every))
-        .order_by(RegistryObjectRow.id)
-    ):
+    rows = session.execute(_REGISTERED[_is_postgresql(session)],
+                           {"kinds": list(by_kind), "unique_ids": every})
+    for row in rows:
         if row.unique_id in by_kind[row.kind]:
-            found[row.kind].append(row)
+            found[row.kind].append(Registered(*row))
     return found
 
 
@@ -406,8 +466,8 @@ def folders_of(session: Session, document_uuid: str) -> list[RegistryObjectRow]:
 
 def patient_is_active(session: Session, patient_id: str) -> bool:
     """Known to the registry through the identity feed, active and not merged away."""
-    patient = session.get(Patient, patient_id)
-    return patient is not None and patient.active and patient.merged_into is None
+    state = session.execute(_PATIENT_STATE, {"patient_id": patient_id}).first()
+    return state is not None and state.active and state.merged_into is None
 
 
 def related_documents(
@@ -433,7 +493,7 @@ def related_documents(
     )
 
 
-def is_latest_version(session: Session, row: RegistryObjectRow) -> bool:
+def is_latest_version(session: Session, row: Known) -> bool:
     """No later row shares ``row``'s logicalId (ITI TF-3 §4.1.12 metadata versioning)."""
     later = session.scalar(
         select(RegistryObjectRow.id).where(

@@ -75,7 +75,7 @@ class _Resolver:
         wanted = {end for a in submission.associations for end in (a.source_object,
                                                                    a.target_object)}
         # one query for the association ends and the source's preassigned entryUUIDs alike
-        self.rows = crud.rows_by_uuid(session, (wanted - set(self.local)) | submission.preassigned)
+        self.rows = crud.known_objects(session, (wanted - set(self.local)) | submission.preassigned)
 
     def existing(self, uuids: set[str]) -> list[str]:
         """Those of ``uuids`` already in the registry, sorted."""
@@ -129,7 +129,7 @@ def _check_identity(
         for kind, packages in ((crud.SUBMISSION_SET, [ss]), (crud.FOLDER, submission.folders))
     }
     # one query for the uniqueIds of every kind, split by kind below (in row order)
-    registered = crud.rows_by_unique_ids(
+    registered = crud.registered_unique_ids(
         session, {crud.DOCUMENT: by_uid, **package_uids}
     )
     reported: set[str] = set()

@@ -223,7 +223,8 @@ def test_a_duplicate_caught_by_the_database_is_reported(
     request = nist(conformance_dir, "12346/single_doc/single_doc.xml")
     assert register(db, request, Policy()) == []
     before = _counts(db)
-    monkeypatch.setattr(crud, "rows_by_unique_ids", lambda session, wanted: {k: [] for k in wanted})
+    monkeypatch.setattr(crud, "registered_unique_ids",
+                        lambda session, wanted: {k: [] for k in wanted})
     errors = register(db, request, Policy())
     assert [e.code for e in errors] == ["XDSDuplicateUniqueIdInRegistry"]
     assert _counts(db) == before
