@@ -1,5 +1,5 @@
 // The comparison scenario: current study beside a prior, both rendered, synchronised scrolling
-// on then off, lung preset, a length measurement, layout 4 and back, keyboard and wheel
+// on, off, and from the prior's side, lung preset, a length measurement, layout 4 and back, keyboard and wheel
 // scrolling, a screenshot. Usage: node check_viewer.js URL OUTDIR. Prints one JSON object with
 // what it saw at each step (the pytest test asserts on it); exits 1 with {"error"} on failure.
 import path from 'node:path';
@@ -31,6 +31,13 @@ try {
   steps.syncOff = await waitForState(page, (s) => s.sync === false, 5000, 'sync off');
   await scroll(page, 0, 4);
   steps.unsyncedScroll = await viewerState(page);
+
+  await click(page, 'sync-toggle');
+  const prior = await waitForState(page, (s) => s.sync === true, 5000, 'sync back on');
+  await scroll(page, 1, 3 - prior.viewports[1].imageIndex);
+  steps.reverseSync = await viewerState(page);
+  await click(page, 'sync-toggle');
+  await waitForState(page, (s) => s.sync === false, 5000, 'sync off again');
 
   await click(page, 'viewport-0');
   await click(page, 'preset-lung');

@@ -220,6 +220,10 @@ def test_compare_current_with_prior_from_another_site(
     unsynced = steps["unsyncedScroll"]["viewports"]
     assert unsynced[0]["imageIndex"] == 14 and unsynced[1]["imageIndex"] == 5
 
+    # and the other way: the prior's 4th slice (15 mm down) brings the current to its 7th
+    reverse = steps["reverseSync"]["viewports"]
+    assert (reverse[1]["imageIndex"], reverse[0]["imageIndex"]) == (3, 6)
+
     lung = steps["lung"]["viewports"][0]
     assert (lung["windowCenter"], lung["windowWidth"]) == (-600, 1500)
     assert steps["lung"]["viewports"][1]["windowWidth"] == 400  # the preset went to one viewport
@@ -238,6 +242,6 @@ def test_compare_current_with_prior_from_another_site(
         v["imageIndex"] for v in steps["wheel"]["viewports"]]
     assert result["seriesItems"] == 2
     assert "CHU Nord" in result["overlay"] and "2026-03-01" in result["overlay"]
-    assert "15/40" in result["overlay"] and "W 1500 L -600" in result["overlay"]
+    assert "7/40" in result["overlay"] and "W 1500 L -600" in result["overlay"]
     assert Path(result["screenshot"]).stat().st_size > 10_000
     assert result["problems"] == []

@@ -1,22 +1,10 @@
 // What the viewer asks the portal: the series list of a study (its seriesUrl), a series'
 // DICOM JSON metadata and thumbnails, all same-origin under the study's DICOMweb root.
 import { wadors } from '@cornerstonejs/dicom-image-loader';
-import { dot, normalOf } from './geometry.js';
-
-const TAG = {
-  sopInstanceUid: '00080018',
-  instanceNumber: '00200013',
-  imagePosition: '00200032',
-  imageOrientation: '00200037',
-  numberOfFrames: '00280008',
-};
+import { TAG, orderInstances, value } from './dicomjson.js';
 
 /** Non-image modalities a viewport cannot show as a stack. */
 const NON_IMAGE = new Set(['SR', 'KO', 'PR', 'SEG', 'RTSTRUCT', 'RTPLAN', 'DOC', 'REG']);
-
-function value(instance, tag) {
-  return instance[tag]?.Value;
-}
 
 async function getJson(url, accept) {
   const answer = await fetch(url, { headers: { Accept: accept }, credentials: 'same-origin' });
@@ -32,19 +20,6 @@ export async function fetchStudy(seriesUrl) {
   }
   body.series = body.series.filter((s) => !NON_IMAGE.has(s.modality));
   return body;
-}
-
-/** Order instances head to foot along the slice normal; InstanceNumber when geometry is absent. */
-export function orderInstances(instances) {
-  const first = instances.find((i) => value(i, TAG.imageOrientation)?.length === 6);
-  const byNumber = (a, b) =>
-    (value(a, TAG.instanceNumber)?.[0] ?? 0) - (value(b, TAG.instanceNumber)?.[0] ?? 0);
-  if (!first || !instances.every((i) => value(i, TAG.imagePosition)?.length === 3)) {
-    return [...instances].sort(byNumber);
-  }
-  const n = normalOf(value(first, TAG.imageOrientation).map(Number));
-  const along = (i) => dot(value(i, TAG.imagePosition).map(Number), n);
-  return [...instances].sort((a, b) => along(b) - along(a) || byNumber(a, b));
 }
 
 const metadataCache = new Map();
