@@ -91,11 +91,11 @@ def _passed(response: httpx.Response) -> dict[str, str]:
 
 
 async def forward(http: httpx.AsyncClient, site: Site, destination: Target, token: str, *,
-                  accept: str | None, query: bytes) -> Response:
+                  accept: str | None, query: str) -> Response:
     """Stream the gateway's answer for one instance resource. 4xx answers are passed on as
     they are; failures to reach the gateway and its 5xx become 502/504 problems."""
     response = await upstream.send(http, site, destination.path, token, accept=accept,
-                                   params=query)
+                                   query=query)
     if response.status_code >= 500:
         raise await upstream.failure(response, site)
     return StreamingResponse(_body(response), status_code=response.status_code,
@@ -117,7 +117,7 @@ def metadata_key(study: SharedStudy, destination: Target, media_type: str) -> st
 
 async def series_metadata(http: httpx.AsyncClient, cache: DiskCache, site: Site,
                           study: SharedStudy, destination: Target, token: str, *,
-                          accept: str | None, query: bytes, wado_root: str) -> Response:
+                          accept: str | None, query: str, wado_root: str) -> Response:
     """Series metadata: from the disk cache, else from the gateway, cut down to the shared
     instances with BulkDataURIs rewritten to ``wado_root`` (the proxy's own root)."""
     key = metadata_key(study, destination, accept or "")
@@ -125,7 +125,7 @@ async def series_metadata(http: httpx.AsyncClient, cache: DiskCache, site: Site,
     if cached is not None:
         return Response(cached, media_type=upstream.DICOM_JSON)
     response = await upstream.send(http, site, destination.path, token, accept=accept,
-                                   params=query)
+                                   query=query)
     if response.status_code != 200:
         if response.status_code >= 500:
             raise await upstream.failure(response, site)

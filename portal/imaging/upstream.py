@@ -17,15 +17,15 @@ DICOM_JSON = "application/dicom+json"
 
 
 async def send(http: httpx.AsyncClient, site: Site, path: str, token: str, *,
-               accept: str | None, params: str | bytes = b"", stream: bool = True
-               ) -> httpx.Response:
-    """``GET {site.wado_rs_url}/{path}`` with the token; the response is open (``stream``)
-    until the caller closes it. Connection failures and timeouts raise ``ImagingProblem``."""
+               accept: str | None, query: str = "", stream: bool = True) -> httpx.Response:
+    """``GET {site.wado_rs_url}/{path}?{query}`` (the query string passed as the browser sent
+    it) with the token; the response is open (``stream``) until the caller closes it.
+    Connection failures and timeouts raise ``ImagingProblem``."""
     headers = {"Authorization": f"Bearer {token}", "Accept-Encoding": "identity"}
     if accept:
         headers["Accept"] = accept
-    request = http.build_request("GET", f"{site.wado_rs_url}/{path}", headers=headers,
-                                 params=params or None)
+    url = f"{site.wado_rs_url}/{path}" + (f"?{query}" if query else "")
+    request = http.build_request("GET", url, headers=headers)
     try:
         return await http.send(request, stream=stream)
     except httpx.TimeoutException:

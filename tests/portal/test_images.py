@@ -182,7 +182,7 @@ def test_the_proxy_gives_the_gateways_frames_and_refuses_what_is_not_shared(
         opened = await imaging.study(SESSION, token, entry.id)
         checked = target(opened.shared, path)
         gateway = await imaging.site(token, checked.series)
-        proxied = await forward(imaging.http, gateway, checked, token, accept=FRAMES, query=b"")
+        proxied = await forward(imaging.http, gateway, checked, token, accept=FRAMES, query="")
         assert proxied.status_code == 200
         content_type = proxied.headers["content-type"]
         assert content_type.startswith('multipart/related; type="application/octet-stream"')
@@ -192,7 +192,7 @@ def test_the_proxy_gives_the_gateways_frames_and_refuses_what_is_not_shared(
         # the gateway's own refusal stays a refusal: a patient's token
         patient = site.issuer.token("claire", ["patient"])
         refused = await forward(imaging.http, gateway, checked, patient, accept=FRAMES,
-                                query=b"")
+                                query="")
         assert refused.status_code == 403
         await body(refused)
 
@@ -201,7 +201,7 @@ def test_the_proxy_gives_the_gateways_frames_and_refuses_what_is_not_shared(
         meta = target(opened.shared, meta_path)
         answer = await series_metadata(
             imaging.http, imaging.metadata, gateway, opened.shared, meta, token,
-            accept="application/dicom+json", query=b"", wado_root=f"/dicomweb/{entry.id}")
+            accept="application/dicom+json", query="", wado_root=f"/dicomweb/{entry.id}")
         items = json.loads(await body(answer))
         assert {i["00080018"]["Value"][0] for i in items} == set(meta.series.instances)
         uris = [i["7FE00010"]["BulkDataURI"] for i in items if "7FE00010" in i]

@@ -218,6 +218,22 @@ def test_the_viewer_gets_its_series_and_the_gateways_pixels_through_the_proxy(
                                headers={"Accept": "image/jpeg"})
     assert rendered.status_code == 200 and rendered.headers["content-type"] == "image/jpeg"
     assert rendered.content[:2] == b"\xff\xd8"
+    # the query string reaches the gateway as sent: a narrow window renders other pixels
+    windowed = radiologist.get(f"{root}/series/{series}/instances/{sops[0]}/rendered",
+                               params={"window": "1064,10", "quality": "95"},
+                               headers={"Accept": "image/png"})
+    assert windowed.status_code == 200 and windowed.headers["content-type"] == "image/png"
+    direct_png = httpx.get(f"{world.gateway}/wado-rs/studies/{stored.study_instance_uid}/"
+                           f"series/{series}/instances/{sops[0]}/rendered",
+                           params={"window": "1064,10", "quality": "95"},
+                           headers={"Accept": "image/png", "Authorization": f"Bearer {token}"})
+    assert windowed.content == direct_png.content
+    plain = radiologist.get(f"{root}/series/{series}/instances/{sops[0]}/rendered",
+                            headers={"Accept": "image/png"})
+    assert plain.content != windowed.content
+    bad = radiologist.get(f"{root}/series/{series}/instances/{sops[0]}/rendered",
+                          params={"window": "wide"}, headers={"Accept": "image/png"})
+    assert bad.status_code == 400  # the gateway's own refusal, passed on
 
     # what the manifest does not share is not served
     foreign = radiologist.get(f"{world.portal}/dicomweb/{study}/studies/1.2.3.4/series/"

@@ -103,7 +103,7 @@ def proxy_app(site: Site, shared: SharedStudy) -> FastAPI:
     @app.get("/frame")
     async def frame(request: Request) -> Response:
         return await forward(request.app.state.http, site, target(shared, FRAME_PATH), "token",
-                             accept=None, query=b"")
+                             accept=None, query="")
 
     return app
 

@@ -119,7 +119,7 @@ async def dicomweb(study_id: str, path: str, request: Request, user: Professiona
     target = proxy.target(opened.shared, path)
     site = await imaging.site(user.access_token, target.series)
     accept = request.headers.get("accept")
-    query = request.url.query.encode()
+    query = request.url.query
     if target.is_series_metadata:
         return await proxy.series_metadata(
             imaging.http, imaging.metadata, site, opened.shared, target, user.access_token,
