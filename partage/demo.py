@@ -1,25 +1,22 @@
-"""The local region on embedded defaults: a development token issuer, the registry and the
-repository, and two imaging sites (an Orthanc PACS plus a gateway each) on fixed loopback ports,
-SQLite, document files and PACS storage under one folder. Demo patients are fed through the
-identity feed with their local IDs at each site, a sample report walks ITI-41 → ITI-18 → ITI-43,
-synthetic studies (current and priors) are loaded into the sites' PACS, and the gateways publish
-them (RAD-68), so a newcomer sees the whole path work.
+"""The local region on embedded defaults (``partage.region``): the development OIDC provider,
+the registry, the repository, two imaging sites (an Orthanc PACS plus a gateway each) and the
+portal on fixed loopback ports, SQLite, document files and PACS storage under one folder. Demo
+patients are fed through the identity feed with their local IDs at each site, a sample report
+walks ITI-41 → ITI-18 → ITI-43, synthetic studies (current and priors) are loaded into the
+sites' PACS, the gateways publish them (RAD-68), and the portal address and demo logins are
+printed, so a newcomer signs in and compares studies.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import signal
 import sys
 import threading
 import uuid
-from contextlib import ExitStack
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import quote
-
-import httpx
 
 from ihe.ebrim import (
     AdhocQueryRequest,
@@ -40,48 +37,13 @@ from ihe.ebrim.builders import (
     submission,
 )
 from partage import soapclient
-from partage.demo_sites import (
-    SITES,
-    STUDIES,
-    DemoSite,
-    gateway_settings,
-    load,
-    orthanc_for,
-    site_studies,
-    spec_of,
-    wait_published,
-)
-from partage.devissuer import DevIssuer
-from partage.serve import BackgroundServer
-from partage.studies import Patient
+from partage.demo_sites import SITES, STUDIES, DemoPatient, site_studies, spec_of
+from partage.idp import USERS_FILE
+from partage.region import Region
 
-INS_AUTHORITY = "1.2.250.1.213.1.4.10"
 REFERENCE_ID_SLOT = "urn:ihe:iti:xds:2013:referenceIdList"
 ACCESSION_TYPE = "urn:ihe:iti:xds:2013:accession"  # test INS (DESIGN.md, Identifiers)
 FIND_DOCUMENTS = "urn:uuid:14d4debf-8f97-4251-9a74-a90016b0af0d"
-
-
-@dataclass(frozen=True)
-class DemoPatient:
-    ins: str
-    family: str
-    given: str
-    birth_date: str
-    sex: str
-    #: (site key, local patient ID at that site)
-    local_ids: tuple[tuple[str, str], ...]
-
-    @property
-    def cx(self) -> str:
-        return f"{self.ins}^^^&{INS_AUTHORITY}&ISO"
-
-    def local_id(self, site: DemoSite) -> str:
-        return dict(self.local_ids)[site.key]
-
-    def at(self, site: DemoSite) -> Patient:
-        """The patient as the site's PACS knows them (DICOM PN, local ID and its issuer)."""
-        return Patient(self.local_id(site), f"{self.family}^{self.given}", self.birth_date,
-                       self.sex, issuer=site.local_authority)
 
 
 SITE_A, SITE_B = SITES
@@ -96,13 +58,13 @@ PATIENTS = [
 ]
 #: fixed loopback ports (README, "demo"); tests pass free ones
 PORTS = {
-    "issuer": 8000, "registry": 8010, "repository": 8020, "mllp": 2575,
+    "issuer": 8000, "registry": 8010, "repository": 8020, "mllp": 2575, "portal": 8050,
     "a_gateway": 8030, "a_gateway_dicom": 11112, "a_pacs_http": 8042, "a_pacs_dicom": 4242,
     "b_gateway": 8031, "b_gateway_dicom": 11113, "b_pacs_http": 8043, "b_pacs_dicom": 4243,
 }
 #: how each site's gateway talks to its PACS
 ADAPTERS = {"dimse": "DIMSE (C-FIND, C-GET)", "dicomweb": "DICOMweb (QIDO-RS, WADO-RS)"}
-#: lifetime of the demo tokens written to the data folder
+#: lifetime of the demo's access tokens (the site administrator's token file included)
 TOKEN_LIFETIME_S = 12 * 3600
 
 
@@ -114,37 +76,6 @@ def _oid() -> str:
 def _step(message: str) -> None:
     sys.stderr.write(f"  • {message}\n")
     sys.stderr.flush()
-
-
-def feed_patients(registry: str, token: str) -> None:
-    """Each patient's regional ID with their local IDs at each site (the cross-reference the
-    gateways ask before publishing)."""
-    sites = {site.key: site for site in SITES}
-    with httpx.Client(base_url=registry, headers={"Authorization": f"Bearer {token}"}) as http:
-        for i, p in enumerate(PATIENTS, 1):
-            http.put(
-                f"/identity/patients/{quote(p.cx, safe='')}",
-                json={
-                    "family_name": p.family, "given_name": p.given, "birth_date": p.birth_date,
-                    "sex": p.sex, "identifiers": [
-                        {"authority": sites[key].local_authority, "local_id": local_id}
-                        for key, local_id in p.local_ids
-                    ],
-                },
-            ).raise_for_status()
-            where = ", ".join(f"{local_id} at {sites[key].name}" for key, local_id in p.local_ids)
-            _step(f"patient {i}/{len(PATIENTS)}: {p.family} {p.given} ({p.cx}; {where})")
-
-
-def register_sites(registry: str, token: str, gateways: dict[str, str]) -> None:
-    """The sites in the region's directory: gateway repositoryUniqueId, RAD-69, WADO-RS."""
-    with httpx.Client(base_url=registry, headers={"Authorization": f"Bearer {token}"}) as http:
-        for site in SITES:
-            url = gateways[site.key]
-            http.put(f"/identity/sites/{site.oid}", json={
-                "name": site.name, "repository_unique_id": site.repository_unique_id,
-                "rad69_url": f"{url}/rad69", "wado_rs_url": f"{url}/wado-rs",
-            }).raise_for_status()
 
 
 def sample_submission(patient: DemoPatient) -> ProvideAndRegisterDocumentSetRequest:
@@ -242,65 +173,29 @@ def exercise(registry_url: str, repository_url: str, repository_unique_id: str,
 
 
 def main(data_dir: Path, once: bool = False, ports: dict[str, int] | None = None) -> int:
-    from gateway.main import create_app as gateway_app
-    from registry.core.config import RegistrySettings
-    from registry.main import create_app as registry_app
-    from repository.core.config import RepositorySettings
-    from repository.main import create_app as repository_app
-
     ports = {**PORTS, **(ports or {})}
-    data_dir = data_dir.resolve()
-    with ExitStack() as running:
-        issuer = DevIssuer().start(ports["issuer"])
-        running.callback(issuer.stop)
-        registry_settings = RegistrySettings(
-            data_dir=data_dir / "registry", port=ports["registry"], mllp_port=ports["mllp"],
-            issuer=issuer.url,
-        )
-        registry = BackgroundServer(registry_app(registry_settings), port=ports["registry"]).start()
-        running.callback(registry.stop)
-        repository_settings = RepositorySettings(
-            data_dir=data_dir / "repository", port=ports["repository"],
-            registry_url=f"{registry.url}/registry", issuer=issuer.url,
-        )
-        repository = BackgroundServer(repository_app(repository_settings),
-                                      port=ports["repository"]).start()
-        running.callback(repository.stop)
-        sys.stderr.write(f"Partage demo region (data in {data_dir})\n")
-        feed_token = registry_settings.feed_token
-        # the demo's own ITI-18 / ITI-43 checks, as a consumer with a token of the issuer
-        reader = issuer.token("partage-demo", ["service"], lifetime_s=TOKEN_LIFETIME_S)
-        feed_patients(registry.url, feed_token)
-        exercise(registry.url, repository.url, repository_settings.repository_unique_id, reader)
-
-        gateways = {s.key: f"http://127.0.0.1:{ports[f'{s.key}_gateway']}" for s in SITES}
-        register_sites(registry.url, feed_token, gateways)
+    with Region(data_dir, ports, SITES, access_token_ttl_s=TOKEN_LIFETIME_S) as region:
+        sys.stderr.write(f"Partage demo region (data in {region.data_dir})\n")
+        region.feed(PATIENTS)
+        for i, p in enumerate(PATIENTS, 1):
+            where = ", ".join(f"{local_id} at {region.sites[key].name}"
+                              for key, local_id in p.local_ids)
+            _step(f"patient {i}/{len(PATIENTS)}: {p.family} {p.given} ({p.cx}; {where})")
+        reader = region.admin_token()  # the demo's own ITI-18 / ITI-43 checks
+        exercise(region.registry.url, region.repository.url, region.repository_unique_id,
+                 reader)
         for site in SITES:
-            folder = data_dir / "sites" / site.key
-            orthanc = orthanc_for(site, folder / "pacs", ports).start()
-            running.callback(orthanc.stop)
             specs = [spec_of(study, PATIENTS[study.patient].at(site), site)
                      for study in site_studies(site)]
-            loaded = load(orthanc, site, specs)
-            _step(f"{site.name}: {loaded} new of {len(specs)} studies in its PACS")
-            client_id = f"gateway-{site.key}"  # the gateway's own tokens: client credentials
-            settings = gateway_settings(
-                site, folder / "gateway", ports, registry=registry.url,
-                repository=repository.url, issuer=issuer.url,
-            ).model_copy(update={"client_id": client_id, "client_secret": issuer.register_client(
-                client_id, roles=["service"], organisation=site.oid)})
-            gateway = BackgroundServer(gateway_app(settings), port=settings.port).start()
-            running.callback(gateway.stop)  # its sweep at start publishes the site's studies
-
-        tokens = write_tokens(issuer, data_dir)
-        published = {
-            site.key: wait_published(gateways[site.key], tokens["site-admin"].read_text(),
-                                     expected=len(list(site_studies(site))))
-            for site in SITES
-        }
-        check_imaging(registry.url, reader)
-        sys.stderr.write(summary(issuer.url, registry.url, repository.url, ports, gateways,
-                                 published, tokens))
+            stored = region.start_site(site, specs)  # its gateway's sweep publishes them
+            _step(f"{site.name}: {stored} new of {len(specs)} studies in its PACS")
+        published = {site.key: region.wait_published(site.key, len(list(site_studies(site))))
+                     for site in SITES}
+        check_imaging(region.registry.url, reader)
+        region.start_portal(export_site=SITES[0].key)
+        token_file = region.data_dir / "site-admin.token"
+        token_file.write_text(region.admin_token())
+        sys.stderr.write(summary(region, published, token_file))
         if once:
             return 0
         sys.stderr.write("Press Ctrl-C to stop.\n")
@@ -311,31 +206,28 @@ def main(data_dir: Path, once: bool = False, ports: dict[str, int] | None = None
         return 0
 
 
-def write_tokens(issuer: DevIssuer, data_dir: Path) -> dict[str, Path]:
-    """A radiologist's and a site administrator's access tokens, as files of the data folder."""
-    minted = {
-        "radiologist": issuer.token("dr-leroy", ["radiologist"], rpps="10003456789",
-                                    name="Dr Marc LEROY", organisation=SITE_B.oid,
-                                    purpose_of_use="TREAT", lifetime_s=TOKEN_LIFETIME_S),
-        "site-admin": issuer.token("it-admin", ["site-admin"], name="Site IT",
-                                   lifetime_s=TOKEN_LIFETIME_S),
-    }
-    paths = {}
-    for role, token in minted.items():
-        paths[role] = data_dir / f"{role}.token"
-        paths[role].write_text(token)
-    return paths
+def logins() -> list[str]:
+    """The development IdP's demo users, one line each (deploy/idp/users.json)."""
+    users = json.loads(USERS_FILE.read_text())
+    users = users["users"] if isinstance(users, dict) else users
+    lines = []
+    for user in users:
+        roles = ", ".join(user.get("roles", []))
+        where = user.get("organisation") or (f"INS {user['ins']}" if user.get("ins") else "")
+        lines.append(f"  {user['login']:<15} {user.get('name', ''):<28} {roles}"
+                     + (f" — {where}" if where else ""))
+    return lines
 
 
-def summary(issuer: str, registry: str, repository: str, ports: dict[str, int],
-            gateways: dict[str, str], published: dict[str, dict[str, int]],
-            tokens: dict[str, Path]) -> str:
+def summary(region: Region, published: dict[str, dict[str, int]], token_file: Path) -> str:
+    registry, repository = region.registry.url, region.repository.url
     lines = [
         "", "Region is up:",
-        f"  token issuer {issuer}  (development: discovery, JWKS; tokens below)",
+        f"  portal      {region.portal_url}/   <- sign in here",
+        f"  OIDC IdP    {region.idp.issuer}  (development: panva oidc-provider)",
         f"  registry    {registry}/registry  (ITI-42, ITI-18, ITI-57)",
         f"  identity    {registry}/identity/patients  (REST feed; /identity/sites directory)",
-        f"  HL7v2 ADT   MLLP 127.0.0.1:{ports['mllp']}",
+        f"  HL7v2 ADT   MLLP 127.0.0.1:{region.ports['mllp']}",
         f"  repository  {repository}/repository  (ITI-41, ITI-43)",
         "", "Sites:",
     ]
@@ -343,7 +235,8 @@ def summary(issuer: str, registry: str, repository: str, ports: dict[str, int],
         counts = published[site.key]
         others = ", ".join(f"{n} {state}" for state, n in sorted(counts.items())
                            if state != "published" and n)
-        url = gateways[site.key]
+        url = region.gateway_url(site.key)
+        ports = region.ports
         lines += [
             f"  {site.name} ({site.oid}): {counts.get('published', 0)} studies published"
             + (f" ({others})" if others else ""),
@@ -355,12 +248,12 @@ def summary(issuer: str, registry: str, repository: str, ports: dict[str, int],
             f"  DICOM {site.pacs_ae_title} @ 127.0.0.1:{ports[f'{site.key}_pacs_dicom']}",
         ]
     lines += [
-        "", f"Tokens (valid {TOKEN_LIFETIME_S // 3600} h): {tokens['radiologist']}, "
-            f"{tokens['site-admin']}",
-        f"  curl -H \"Authorization: Bearer $(cat {tokens['site-admin']})\" "
-        f"{gateways[SITE_A.key]}/status.json",
-        f"  curl -H \"Authorization: Bearer $(cat {tokens['radiologist']})\" "
-        f"{gateways[SITE_B.key]}/wado-rs/studies/<StudyInstanceUID>/metadata",
+        "", "Demo logins (password: demo) — professionals compare studies in the portal;",
+        "patients are refused there (their privacy centre comes with consent):",
+        *logins(),
+        "", f"A site administrator's token (valid {TOKEN_LIFETIME_S // 3600} h): {token_file}",
+        f"  curl -H \"Authorization: Bearer $(cat {token_file})\" "
+        f"{region.gateway_url(SITES[0].key)}/status.json",
         "",
     ]
     return "\n".join(lines)

@@ -25,6 +25,9 @@ from tqdm import tqdm
 from partage.orthanc import Modality, Orthanc, OrthancConfig
 from partage.studies import Patient, StudySpec, build_study, part10
 
+#: assigning authority of the test INS (DESIGN.md, Identifiers)
+INS_AUTHORITY = "1.2.250.1.213.1.4.10"
+
 if TYPE_CHECKING:
     from gateway.core.config import GatewaySettings
 
@@ -66,6 +69,33 @@ SITES = (
     DemoSite("a", "1.2.250.1.999.1.1", "CHU Nord", "dimse"),
     DemoSite("b", "1.2.250.1.999.1.2", "Centre d'imagerie Sud", "dicomweb"),
 )
+
+
+@dataclass(frozen=True)
+class DemoPatient:
+    """A patient of the region: regional INS and demographics, with the local ID each site
+    knows them by."""
+
+    ins: str
+    family: str
+    given: str
+    birth_date: str
+    sex: str
+    #: (site key, local patient ID at that site)
+    local_ids: tuple[tuple[str, str], ...]
+
+    @property
+    def cx(self) -> str:
+        return f"{self.ins}^^^&{INS_AUTHORITY}&ISO"
+
+    def local_id(self, site: DemoSite) -> str:
+        return dict(self.local_ids)[site.key]
+
+    def at(self, site: DemoSite) -> Patient:
+        """The patient as the site's PACS knows them (DICOM PN, local ID and its issuer)."""
+        return Patient(self.local_id(site), f"{self.family}^{self.given}", self.birth_date,
+                       self.sex, issuer=site.local_authority)
+
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
-"""The README's demo: the region and two imaging sites come up, the sample walks ITI-41 → ITI-18
-→ ITI-43, the sites' studies are loaded and published by their gateways, and a second start on
-the same folder works too (the set-up command is idempotent: nothing is loaded or published
-twice)."""
+"""The README's demo: the IdP, the region, two imaging sites and the portal come up, the sample
+walks ITI-41 → ITI-18 → ITI-43, the sites' studies are loaded and published by their gateways,
+the portal address and the demo logins are printed, and a second start on the same folder works
+too (the set-up command is idempotent: nothing is loaded or published twice)."""
 
 from __future__ import annotations
 
@@ -36,8 +36,12 @@ def test_demo_runs_twice_on_the_same_folder(tmp_path: Path,
         assert {name: int(new) for name, new, _ in loaded} == (
             expected if run == 0 else dict.fromkeys(expected, 0))
         assert f"http://127.0.0.1:{ports['a_gateway']}" in err
+        assert f"portal      http://127.0.0.1:{ports['portal']}/" in err
+        assert re.search(r"^  dr\.martin .* radiologist — CHU Nord$", err, flags=re.M)
+        assert re.search(r"^  claire\.martin .* patient — INS 2801205123456$", err, flags=re.M)
     # each run's sample report, beside the studies published once (checked by the demo)
     assert "FindDocuments: 2 report(s)" in err
     assert "MARTIN Claire, 3 imaging studies from 2 site(s)" in err
-    token = (tmp_path / "radiologist.token").read_text()
+    token = (tmp_path / "site-admin.token").read_text()
     assert token.count(".") == 2  # a compact JWS
+
