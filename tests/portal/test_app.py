@@ -59,3 +59,15 @@ def test_api_errors_are_problems_and_page_errors_are_pages(client: TestClient) -
     page = client.get("/nothing-here")
     assert page.status_code == 404 and page.headers["content-type"].startswith("text/html")
     assert 'data-testid="error"' in page.text
+
+
+def test_sign_in_starts_on_the_public_address(tmp_path: Path) -> None:
+    """A browser on another name of the host is sent to the public address first: the IdP
+    redirects there, and the session cookie must travel with that callback."""
+    settings = PortalSettings(data_dir=tmp_path, public_url="http://127.0.0.1:8050")
+    with TestClient(create_app(settings), base_url="http://localhost:8050") as other_name:
+        answer = other_name.get("/auth/login", params={"next": "/patients?q=x"},
+                                follow_redirects=False)
+    assert answer.status_code == 303
+    assert answer.headers["location"] == ("http://127.0.0.1:8050/auth/login?"
+                                          "next=%2Fpatients%3Fq%3Dx")

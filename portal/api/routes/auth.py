@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 from typing import Annotated
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response
@@ -35,6 +35,12 @@ def safe_next(value: str | None) -> str:
 async def login(request: Request,
                 next: Annotated[str | None, Query(max_length=2048)] = None) -> Response:
     target = safe_next(next)
+    public = urlsplit(request.app.state.settings.base_url())
+    if request.url.netloc != public.netloc:
+        # the IdP sends the browser back to the public address: start there, or the session
+        # cookie (set for this host) would not come back with the callback
+        return RedirectResponse(f"{public.scheme}://{public.netloc}/auth/login?"
+                                f"{urlencode({'next': target})}", status_code=303)
     if await signed_in_user(request) is not None:
         return RedirectResponse(target, status_code=303)
     server_session(request).data[LOGIN_NEXT] = target
