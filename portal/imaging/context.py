@@ -15,11 +15,9 @@ requests for the same key wait for one lookup instead of each making their own.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import TypeVar
 
 import httpx
 from starlette.concurrency import run_in_threadpool
@@ -30,10 +28,9 @@ from portal.imaging.lru import TtlLru
 from portal.imaging.manifests import SharedSeries, SharedStudy, retrieve_manifest
 from portal.imaging.problems import ImagingProblem
 from portal.imaging.send import Jobs
+from portal.imaging.singleflight import SingleFlight
 from portal.imaging.sites import Site, SiteDirectory
 from portal.studies import StudyEntry, get_study
-
-T = TypeVar("T")
 
 ACCESS_TTL_S = 30.0
 MANIFEST_TTL_S = 60.0
@@ -57,7 +54,7 @@ class ImagingContext:
         self.jobs = Jobs()
         self._access: TtlLru[tuple[str, str], StudyEntry] = TtlLru(4096, ACCESS_TTL_S)
         self._manifests: TtlLru[str, SharedStudy] = TtlLru(256, MANIFEST_TTL_S)
-        self._pending: dict[Hashable, asyncio.Future[object]] = {}
+        self._flights = SingleFlight()
 
     @classmethod
     @asynccontextmanager
@@ -70,25 +67,6 @@ class ImagingContext:
                 yield context
             finally:
                 await context.jobs.aclose()
-
-    async def _once(self, key: Hashable, make: Callable[[], Awaitable[T]]) -> T:
-        """``make()``, shared by the concurrent callers asking for the same ``key``."""
-        pending = self._pending.get(key)
-        if pending is not None:
-            return await asyncio.shield(pending)  # type: ignore[return-value]
-        future: asyncio.Future[object] = asyncio.get_running_loop().create_future()
-        self._pending[key] = future
-        try:
-            value = await make()
-        except BaseException as exc:
-            future.set_exception(exc)
-            future.exception()  # retrieved: no "never retrieved" warning when nobody waited
-            raise
-        else:
-            future.set_result(value)
-            return value
-        finally:
-            del self._pending[key]
 
     async def entry(self, session_id: str, token: str, entry_id: str) -> StudyEntry:
         """The registry's entry of this study for this user (ITI-18 GetDocuments with the
@@ -107,7 +85,7 @@ class ImagingContext:
             self._access.put(key, entry)
             return entry
 
-        return await self._once(("entry", *key), ask)
+        return await self._flights.run(("entry", *key), ask)
 
     async def study(self, session_id: str, token: str, entry_id: str) -> OpenStudy:
         """The study, once the registry allowed it for this user, with its resolved manifest."""
@@ -125,12 +103,12 @@ class ImagingContext:
                 self._manifests.put(entry.id, resolved)
                 return resolved
 
-            shared = await self._once(("manifest", entry.id), resolve)
+            shared = await self._flights.run(("manifest", entry.id), resolve)
         return OpenStudy(entry, shared)
 
     async def site(self, token: str, series: SharedSeries) -> Site:
         """The site whose gateway serves this series (its Retrieve Location UID)."""
-        return await self._once(
+        return await self._flights.run(
             ("site", series.retrieve_location_uid),
             lambda: self.sites.site_for(self.http, token, series.retrieve_location_uid))
 

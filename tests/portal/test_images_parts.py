@@ -25,6 +25,7 @@ from portal.imaging.problems import ImagingProblem
 from portal.imaging.proxy import target
 from portal.imaging.retrieve import Part10
 from portal.imaging.send import MAX_CONTEXTS, SYNTAXES, contexts, destination
+from portal.imaging.singleflight import SingleFlight
 from tests.gateway.studies import make_spec
 
 CT = "1.2.840.10008.5.1.4.1.1.2"
@@ -187,3 +188,39 @@ def test_contexts_are_one_per_class_and_syntax_within_the_limit() -> None:
     assert len(capped) == MAX_CONTEXTS
     # every class can still be sent uncompressed
     assert {c.abstract_syntax for c in capped if c.transfer_syntax == [SYNTAXES[0]]} == many
+
+
+def test_concurrent_lookups_share_one_and_survive_the_first_callers_cancellation() -> None:
+    calls: list[int] = []
+
+    async def scenario() -> tuple[list[object], list[object]]:
+        flights = SingleFlight()
+        gate = asyncio.Event()
+
+        async def lookup() -> str:
+            calls.append(1)
+            await gate.wait()
+            return f"answer {len(calls)}"
+
+        shared = [asyncio.create_task(flights.run("k", lookup)) for _ in range(5)]
+        await asyncio.sleep(0.01)
+        gate.set()
+        first = await asyncio.gather(*shared)
+
+        gate.clear()
+        owner = asyncio.create_task(flights.run("k", lookup))
+        await asyncio.sleep(0.01)
+        waiter = asyncio.create_task(flights.run("k", lookup))
+        await asyncio.sleep(0.01)
+        owner.cancel()  # the browser that asked first went away
+        await asyncio.sleep(0.01)
+        gate.set()
+        second = await asyncio.gather(owner, waiter, return_exceptions=True)
+        assert len(flights) == 0
+        return list(first), list(second)
+
+    first, second = asyncio.run(scenario())
+    assert first == ["answer 1"] * 5
+    assert isinstance(second[0], asyncio.CancelledError)
+    assert second[1] == "answer 3"  # the waiter ran the lookup again
+    assert len(calls) == 3
