@@ -63,6 +63,11 @@ try {
 
   await click(page, 'layout-4');
   steps.layout4 = await waitForState(page, (s) => s.layout === 4 && s.viewports.length === 4, 5000, 'layout 4');
+  await click(page, 'tool-wl');
+  await click(page, 'viewport-2');
+  const priorId = steps.layout4.viewports[1].studyId;
+  await page.click(`[data-testid="series-item"][data-study-id="${priorId}"]`);
+  steps.picked = await waitForState(page, (s) => s.viewports[2].studyId === priorId && s.viewports[2].nonBlank, 10000, 'the picked series in viewport 3');
   await click(page, 'layout-2');
   steps.layout2 = await waitForState(page, (s) => s.layout === 2 && s.viewports.every((v) => v.nonBlank), 10000, 'layout 2 rendered');
 

@@ -237,6 +237,8 @@ def test_compare_current_with_prior_from_another_site(
     assert steps["key"]["viewports"][1]["imageIndex"] == steps["key"]["before"] + 1
     assert steps["wheel"]["viewports"][1]["imageIndex"] != steps["wheel"]["before"]
     assert [v["studyId"] for v in steps["layout4"]["viewports"]] == ["cur", "pri", None, None]
+    picked = steps["picked"]["viewports"][2]  # the prior's series, picked for viewport 3
+    assert (picked["seriesInstanceUid"], picked["imageCount"]) == (prior["seriesInstanceUid"], 24)
     back = steps["layout2"]["viewports"]
     assert [v["imageIndex"] for v in back] == [
         v["imageIndex"] for v in steps["wheel"]["viewports"]]

@@ -14,7 +14,7 @@ function mount() {
   })();
   ready.catch((error) => {
     root.prepend(Object.assign(document.createElement('div'), {
-      className: 'pv-fatal', textContent: `The viewer could not start: ${error.message}`,
+      className: 'pv-fatal', textContent: error.message,
     }));
   });
   const started = () => {

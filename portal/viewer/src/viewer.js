@@ -105,7 +105,13 @@ export class ComparisonViewer {
     const first = current.series.length ? { studyId: this.config.current, series: largest(current.series) } : null;
     if (!first) throw new Error(`study ${this.config.current} has no image series`);
     if (!this.config.prior) return [first, null];
-    const prior = await this.listing(this.config.prior);
+    let prior;
+    try {
+      prior = await this.listing(this.config.prior);
+    } catch (error) {
+      this.slots[1].error = error.message; // the current study is still worth showing
+      return [first, null];
+    }
     const sameModality = prior.series.filter((s) => s.modality === first.series.modality);
     const match = largest(sameModality.length ? sameModality : prior.series);
     return [first, match ? { studyId: this.config.prior, series: match } : null];
