@@ -86,13 +86,16 @@ async def _open(imaging: ImagingContext, user: SignedInUser, study_id: str) -> O
     return await imaging.study(user.session_id, user.access_token, study_id)
 
 
-def wado_root(study_id: str) -> str:
-    return f"/dicomweb/{study_id}"
+def wado_root(request: Request, study_id: str) -> str:
+    """The study's DICOMweb root as the browser reaches it (behind a reverse proxy that mounts
+    the portal under a path, ASGI's ``root_path`` is that path)."""
+    return f"{request.scope.get('root_path', '')}/dicomweb/{study_id}"
 
 
 @router.get("/api/studies/{study_id}/series", summary="A study's shared series, for the viewer",
             response_model=StudySeries, responses=PROBLEMS)
-async def study_series(study_id: str, user: Professional, imaging: Imaging) -> StudySeries:
+async def study_series(study_id: str, request: Request, user: Professional,
+                       imaging: Imaging) -> StudySeries:
     opened = await _open(imaging, user, study_id)
     entry, shared = opened.entry, opened.shared
     series = await series_list(imaging.http, imaging.metadata, shared, user.access_token,
@@ -105,7 +108,7 @@ async def study_series(study_id: str, user: Professional, imaging: Imaging) -> S
         study=StudyHeader(id=entry.id, studyInstanceUid=shared.study_instance_uid, site=site,
                           date=day, modality="/".join(modalities),
                           description=entry.description, accession=entry.accession),
-        wadoRoot=wado_root(entry.id),
+        wadoRoot=wado_root(request, entry.id),
         series=[SeriesItem(**s) for s in series],
     )
 
@@ -123,7 +126,7 @@ async def dicomweb(study_id: str, path: str, request: Request, user: Professiona
     if target.is_series_metadata:
         return await proxy.series_metadata(
             imaging.http, imaging.metadata, site, opened.shared, target, user.access_token,
-            accept=accept, query=query, wado_root=wado_root(opened.entry.id))
+            accept=accept, query=query, wado_root=wado_root(request, opened.entry.id))
     return await proxy.forward(imaging.http, site, target, user.access_token, accept=accept,
                                query=query)
 
