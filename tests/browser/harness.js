@@ -44,6 +44,16 @@ export async function openViewer(page, url, timeout = 60000) {
   );
 }
 
+/** Go to `url` and report how window.partageViewer.ready settled: {ok} or {ok: false, error}. */
+export async function openViewerOutcome(page, url, timeout = 60000) {
+  try {
+    await openViewer(page, url, timeout);
+    return { ok: true };
+  } catch (error) {
+    return { ok: false, error: String(error?.message ?? error) };
+  }
+}
+
 export function viewerState(page) {
   return page.evaluate(() => window.partageViewer.state());
 }

@@ -4,14 +4,13 @@ from two real Orthanc PACS through a same-origin proxy, the way the portal serve
 
 The page, the series listings and the proxy come from a small stand-in for the portal (the
 contract of ``portal/viewer/README.md``); the viewer bundle is the real ``dist/`` build and the
-browser is driven by ``tests/browser/check_viewer.js`` (playwright-core)."""
+browser is driven by the node scripts of ``tests/browser/`` (playwright-core)."""
 
 from __future__ import annotations
 
 import html
 import json
 import os
-import shutil
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -134,9 +133,12 @@ def portal_stand_in(sites: list[Site], dist: Path) -> FastAPI:
                 "description": spec.description, "seriesUrl": f"/api/studies/{site.study_id}/series"}
 
     @app.get("/view")
-    def page() -> HTMLResponse:
-        config = {"studies": [entry(s) for s in sites], "current": "cur", "prior": "pri",
-                  "layout": 2}
+    def page(prior: str = "pri") -> HTMLResponse:
+        """``?prior=gone`` lists a study the portal then fails to describe (HTTP 404)."""
+        studies = [entry(s) for s in sites]
+        if prior not in by_id:
+            studies.append({**studies[-1], "id": prior, "seriesUrl": f"/api/studies/{prior}/series"})
+        config = {"studies": studies, "current": "cur", "prior": prior, "layout": 2}
         body = ("<!doctype html><html><head><meta charset='utf-8'><title>Viewer</title>"
                 "<link rel='icon' href='data:,'>"
                 "<link rel='stylesheet' href='/viewer/viewer.css'>"
@@ -148,7 +150,10 @@ def portal_stand_in(sites: list[Site], dist: Path) -> FastAPI:
 
     @app.get("/api/studies/{study_id}/series")
     async def series(study_id: str) -> JSONResponse:
-        site = by_id[study_id]
+        site = by_id.get(study_id)
+        if site is None:
+            return JSONResponse({"title": "no such study", "status": 404}, status_code=404,
+                                media_type="application/problem+json")
         uid = site.spec.study_instance_uid
         answer = await client.get(f"{site.orthanc.dicomweb}/studies/{uid}/series")
         answer.raise_for_status()
@@ -185,17 +190,21 @@ def portal_stand_in(sites: list[Site], dist: Path) -> FastAPI:
     return app
 
 
+def run_script(script: str, *args: str) -> dict:
+    """Run a node script of tests/browser; its last stdout line is its JSON result."""
+    run = subprocess.run(["node", str(BROWSER / script), *args], capture_output=True, text=True,
+                         timeout=240)
+    assert run.stdout, f"no output from {script}: {run.stderr}"
+    result: dict = json.loads(run.stdout.strip().splitlines()[-1])
+    assert "error" not in result, f"{result['error']}\nproblems: {result['problems']}"
+    return result
+
+
 def test_compare_current_with_prior_from_another_site(
     sites: list[Site], viewer_dist: Path, tmp_path: Path
 ) -> None:
     with background(portal_stand_in(sites, viewer_dist)) as server:
-        run = subprocess.run(
-            ["node", str(BROWSER / "check_viewer.js"), f"{server.url}/view", str(tmp_path)],
-            capture_output=True, text=True, timeout=240,
-        )
-    assert run.stdout, f"no output from the browser script: {run.stderr}"
-    result = json.loads(run.stdout.strip().splitlines()[-1])
-    assert "error" not in result, f"{result['error']}\nproblems: {result['problems']}"
+        result = run_script("check_viewer.js", f"{server.url}/view", str(tmp_path))
     print(f"screenshot: {result['screenshot']} (ready {result['readyMs']} ms, "
           f"total {result['totalMs']} ms)")
     steps = result["steps"]
@@ -247,3 +256,17 @@ def test_compare_current_with_prior_from_another_site(
     assert "7/40" in result["overlay"] and "W 1500 L -600" in result["overlay"]
     assert Path(result["screenshot"]).stat().st_size > 10_000
     assert result["problems"] == []
+
+
+def test_prior_that_cannot_be_listed_leaves_the_current_shown(
+    sites: list[Site], viewer_dist: Path
+) -> None:
+    with background(portal_stand_in(sites, viewer_dist)) as server:
+        result = run_script("check_viewer_failure.js", f"{server.url}/view?prior=gone")
+    assert result["ready"]["ok"] is False
+    assert "viewport 2" in result["ready"]["error"] and "HTTP 404" in result["ready"]["error"]
+    current, prior = result["state"]["viewports"]
+    assert current["studyId"] == "cur" and current["nonBlank"] and current["error"] is None
+    assert prior["studyId"] is None and not prior["nonBlank"] and "HTTP 404" in prior["error"]
+    assert "HTTP 404" in result["overlay"]
+    assert result["problems"] == [f"HTTP 404: {server.url}/api/studies/gone/series"]
