@@ -21,5 +21,11 @@ def main(name: str, as_json: bool, quick: bool, backend: str = "postgresql") -> 
         result = gateway.run(gateway.Config.for_run(quick))
         print(json.dumps(result) if as_json else gateway.table(result))
         return 0
+    if name == "portal":
+        from bench import portal
+
+        result = portal.run(portal.Config.for_run(quick))
+        print(json.dumps(result) if as_json else portal.table(result))
+        return 0
     print(f"unknown benchmark {name!r}", file=sys.stderr)
     return 2

@@ -130,10 +130,11 @@ def main(argv: list[str] | None = None) -> int:
     gateway.set_defaults(func=_gateway)
 
     bench = sub.add_parser("bench", help="run a benchmark and print its ratios")
-    bench.add_argument("name", choices=["registry", "gateway"])
+    bench.add_argument("name", choices=["registry", "gateway", "portal"])
     bench.add_argument("--json", action="store_true", help="print one JSON object")
     bench.add_argument("--quick", action="store_true", help="registry: 100 k entries instead "
-                       "of 1 M; gateway: a 400 MB large study and 200 backlog studies (≤ 5 min)")
+                       "of 1 M; gateway: a 400 MB large study and 200 backlog studies (≤ 5 min); "
+                       "portal: 24 studies instead of 200")
     bench.add_argument("--backend", choices=["postgresql", "sqlite"], default="postgresql",
                        help="registry database of the run (PostgreSQL: "
                        "PARTAGE_BENCH_POSTGRES_URL)")
