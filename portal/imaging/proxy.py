@@ -14,6 +14,7 @@ buffering, and an upstream that breaks off mid-body aborts the answer (never a s
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import AsyncIterator
@@ -123,7 +124,8 @@ async def series_metadata(http: httpx.AsyncClient, cache: DiskCache, site: Site,
     key = metadata_key(study, destination, accept or "")
     cached = None if query else cache.get(key)
     if cached is not None:
-        return Response(cached, media_type=upstream.DICOM_JSON)
+        media_type, _, data = cached.partition(b"\n")
+        return Response(data, media_type=media_type.decode())
     response = await upstream.send(http, site, destination.path, token, accept=accept,
                                    query=query)
     if response.status_code != 200:
@@ -131,8 +133,17 @@ async def series_metadata(http: httpx.AsyncClient, cache: DiskCache, site: Site,
             raise await upstream.failure(response, site)
         return StreamingResponse(_body(response), status_code=response.status_code,
                                  headers=_passed(response))
-    body = await _read_bounded(response, site)
     media_type = response.headers.get("content-type", upstream.DICOM_JSON)
+    body = await _read_bounded(response, site)
+    # parsing a large series' JSON takes tens of ms: not on the loop that streams the frames
+    data = await asyncio.to_thread(_shared_only, body, destination.series, site, wado_root)
+    if not query:
+        cache.put(key, media_type.encode() + b"\n" + data)
+    return Response(data, media_type=media_type)
+
+
+def _shared_only(body: bytes, series: SharedSeries, site: Site, wado_root: str) -> bytes:
+    """The metadata items of the shared instances, BulkDataURIs pointing at ``wado_root``."""
     try:
         items = json.loads(body)
         if not isinstance(items, list):
@@ -141,11 +152,8 @@ async def series_metadata(http: httpx.AsyncClient, cache: DiskCache, site: Site,
         raise ImagingProblem(502, f"the gateway of site {site.name} answered unreadable "
                                   f"metadata: {exc}") from None
     shared = [_rebased(item, site.wado_rs_url, wado_root) for item in items
-              if _sop_of(item) in destination.series.instances]
-    data = json.dumps(shared, separators=(",", ":")).encode()
-    if not query:
-        cache.put(key, data)
-    return Response(data, media_type=media_type)
+              if _sop_of(item) in series.instances]
+    return json.dumps(shared, separators=(",", ":")).encode()
 
 
 async def _read_bounded(response: httpx.Response, site: Site) -> bytes:

@@ -326,7 +326,14 @@ def test_a_stopped_gateway_is_a_502_problem(world: World, radiologist: httpx.Cli
     ds = world.study.datasets[0]
     path = (f"studies/{ds.StudyInstanceUID}/series/{ds.SeriesInstanceUID}/instances/"
             f"{ds.SOPInstanceUID}/frames/1")
+    metadata_url = (f"{world.portal}/dicomweb/{study}/studies/{ds.StudyInstanceUID}/series/"
+                    f"{ds.SeriesInstanceUID}/metadata")
+    before = radiologist.get(metadata_url, headers={"Accept": "application/dicom+json"})
     world.gateway_server.stop()
+    # metadata already read comes from the portal's bounded disk cache, as it was
+    after = radiologist.get(metadata_url, headers={"Accept": "application/dicom+json"})
+    assert (after.status_code, after.headers["content-type"], after.content) == (
+        200, before.headers["content-type"], before.content)
     answer = radiologist.get(f"{world.portal}/dicomweb/{study}/{path}",
                              headers={"Accept": FRAMES})
     assert answer.status_code == 502 and answer.headers["content-type"] == PROBLEM
