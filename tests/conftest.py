@@ -107,11 +107,11 @@ class Region:
         return {"Authorization": f"Bearer {self.token(**claims)}"}  # type: ignore[arg-type]
 
     def service_client(self, client_id: str = "") -> dict[str, str]:
-        """Settings of a service calling the region with its own tokens: the issuer and a new
-        client registered with it (client credentials grant, role ``service``)."""
+        """Settings of a service calling the region with its own tokens (its issuer must be
+        ``issuer``): a new client registered there (client credentials, role ``service``)."""
         client_id = client_id or f"gateway-{uuid.uuid4().hex[:8]}"
         secret = self.issuer.register_client(client_id, roles=["service"])
-        return {"issuer": self.issuer.url, "client_id": client_id, "client_secret": secret}
+        return {"client_id": client_id, "client_secret": secret}
 
     def feed(self, patient_id: str) -> None:
         """Make ``patient_id`` known to the registry through its REST identity feed."""

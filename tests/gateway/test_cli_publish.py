@@ -40,6 +40,7 @@ def gateway_env(region: Region, orthanc: Orthanc, data_dir: Path) -> dict[str, s
         "PARTAGE_GATEWAY_REPOSITORY_URL": region.repository,
         "PARTAGE_GATEWAY_IDENTITY_URL": f"{region.base}/identity",
         "PARTAGE_GATEWAY_LOG_JSON": "false",
+        "PARTAGE_GATEWAY_ISSUER": region.issuer.url,
         **{f"PARTAGE_GATEWAY_{name.upper()}": value
            for name, value in region.service_client().items()},
     }

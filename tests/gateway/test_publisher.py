@@ -67,7 +67,7 @@ def site_settings(region: Region, orthanc: Orthanc, data_dir: Path) -> GatewaySe
         pacs_dicomweb_url=orthanc.dicomweb, registry_url=region.registry,
         repository_url=region.repository, identity_url=f"{region.base}/identity",
         public_url="http://127.0.0.1:18030", sweep_interval_s=0, dicom_port=0,
-        **region.service_client(),
+        issuer=region.issuer.url, **region.service_client(),
     )
 
 
