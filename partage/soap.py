@@ -153,6 +153,13 @@ def refusal_response(refusal: Refusal, relates_to: str | None = None) -> Respons
                           status=refusal.status, headers=refusal.headers)
 
 
+def _authenticated(action: BearerAction, request: SoapRequest, authorization: str | None
+                   ) -> SoapReply:
+    """The caller's token checked, then the action answered; ``Refusal`` before the handler
+    runs. One worker thread for both: the JWKS fetch and the handler block."""
+    return action.handler(request, authenticate(action.tokens, authorization))
+
+
 def soap_endpoint(
     handlers: dict[str, Handler | BearerAction], max_body_bytes: Callable[[], int]
 ) -> Callable[[Request], Awaitable[Response]]:
@@ -180,20 +187,15 @@ def soap_endpoint(
                 Fault(f"unsupported action {action!r}", subcode="wsa:ActionNotSupported"),
                 soap.envelope.message_id,
             )
-        call: Callable[[], SoapReply]
         if isinstance(handler, BearerAction):
-            try:  # blocking: the JWKS may be fetched
-                principal = await run_in_threadpool(
-                    authenticate, handler.tokens, request.headers.get("authorization"))
-            except Refusal as refusal:
-                log.info("bearer token refused", extra={"action": action,
-                                                        "reason": refusal.reason})
-                return refusal_response(refusal, soap.envelope.message_id)
-            call = partial(handler.handler, soap, principal)
+            call = partial(_authenticated, handler, soap, request.headers.get("authorization"))
         else:
             call = partial(handler, soap)
         try:
             reply = await run_in_threadpool(call)
+        except Refusal as refusal:
+            log.info("bearer token refused", extra={"action": action, "reason": refusal.reason})
+            return refusal_response(refusal, soap.envelope.message_id)
         except RemoteProtocolError as exc:
             return fault_response(Fault(str(exc)), soap.envelope.message_id)
         envelope = Envelope(
