@@ -19,14 +19,16 @@ PACS while writing; the others stream the instances from disk as they land. A tr
 
 from __future__ import annotations
 
+import itertools
 import json
+import logging
 import os
 import re
 import shutil
 import threading
 import time
 import uuid
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,8 +44,12 @@ UID = re.compile(r"^[0-9]+(\.[0-9]+)*$")
 INDEX = "index.json"
 STUDY = "study.json"
 
+log = logging.getLogger(__name__)
+
 Key = tuple[str, str | None, tuple[str, ...] | None]
 GroupKey = tuple[str, str]
+#: bytes of arriving instances waiting for the writer thread
+WRITE_AHEAD = 8 * 1024 * 1024
 
 
 @dataclass
@@ -126,6 +132,7 @@ class InstanceCache:
         self._pins: Counter[str] = Counter()
         self._transfers: dict[Key, _Transfer] = {}
         self._sealers: list[threading.Thread] = []
+        self._serial = itertools.count()  # temporary file names
         self.size = 0
         root.mkdir(parents=True, exist_ok=True)
         self._load()
@@ -262,6 +269,7 @@ class InstanceCache:
         created: list[tuple[GroupKey, str]] = []
         order: dict[str, list[str]] = {}
         caching = True
+        writer = _Writer(self, transfer, created)
         stream = fetch()
         try:
             for data in stream:
@@ -269,23 +277,21 @@ class InstanceCache:
                 if got_study != study or (series and got_series != series):
                     raise PacsError(f"PACS sent instance {sop} of another study or series")
                 order.setdefault(got_series, []).append(sop)
-                if caching:
-                    caching = self._store((got_study, got_series), sop, data, syntax, created)
+                if caching and not writer.put((got_study, got_series), sop, data, syntax):
+                    caching = False
                     with self._lock:
-                        if caching:
-                            transfer.written.append(sop)
-                        else:
-                            self._finish(key, transfer, "abandoned")
-                        self._changed.notify_all()
+                        self._finish(key, transfer, "abandoned")
                 if sop not in sent:
                     sent.add(sop)
                     yield sop, data
         except PacsError as exc:
+            writer.close(cancel=True)
             with self._lock:
                 self._discard(created)
                 self._finish(key, transfer, "failed", str(exc))
             raise
         except BaseException:  # the requester went away (GeneratorExit) or a bug
+            writer.close()
             with self._lock:
                 self._finish(key, transfer, "abandoned")
             self._seal(study, created)
@@ -294,6 +300,7 @@ class InstanceCache:
             close = getattr(stream, "close", None)
             if close is not None:
                 close()  # releases the PACS connection when the requester left early
+        caching = writer.close() and caching
         with self._lock:
             if caching and key[2] is None and order:
                 for got_series, sops in order.items():
@@ -389,10 +396,13 @@ class InstanceCache:
             self.size += len(data)
             self._groups.setdefault(group_key, _Group()).atime = time.time()
         folder = self.root / group_key[0] / group_key[1]
-        temporary = folder / f"{sop}.{uuid.uuid4().hex}.tmp"
+        temporary = folder / f"{sop}.{next(self._serial)}.tmp"
         try:
-            folder.mkdir(parents=True, exist_ok=True)
-            temporary.write_bytes(data)
+            try:
+                temporary.write_bytes(data)
+            except FileNotFoundError:  # the series' first instance
+                folder.mkdir(parents=True, exist_ok=True)
+                temporary.write_bytes(data)
             os.replace(temporary, folder / f"{sop}.dcm")
         except OSError:
             temporary.unlink(missing_ok=True)
@@ -526,6 +536,75 @@ class InstanceCache:
         for sop, size in group.sizes.items():
             self._where[sop] = key
             self.size += size
+
+
+class _Writer:
+    """A transfer's instances written to the cache by a thread of its own, behind the sending
+    (creating, writing and renaming a file takes ~1 ms an instance on a busy disk): at most
+    ``WRITE_AHEAD`` bytes wait in memory, and each instance is listed for the transfer's
+    followers once it is on disk. After a write fails (or the cache cannot hold an instance)
+    it takes nothing more, and the transfer goes on uncached."""
+
+    def __init__(self, cache: InstanceCache, transfer: _Transfer,
+                 created: list[tuple[GroupKey, str]]) -> None:
+        self._cache = cache
+        self._transfer = transfer
+        self._created = created
+        self._cond = threading.Condition()
+        self._items: deque[tuple[GroupKey, str, bytes, str] | None] = deque()
+        self._queued = 0
+        self._failed = False
+        self._thread = threading.Thread(target=self._run, name="cache-write", daemon=True)
+        self._thread.start()
+
+    def put(self, group_key: GroupKey, sop: str, data: bytes, syntax: str) -> bool:
+        """Queue an instance (waiting while ``WRITE_AHEAD`` bytes are); ``False`` once writing
+        has failed."""
+        with self._cond:
+            while self._queued >= WRITE_AHEAD and not self._failed:
+                self._cond.wait()
+            if self._failed:
+                return False
+            self._items.append((group_key, sop, data, syntax))
+            self._queued += len(data)
+            self._cond.notify_all()
+        return True
+
+    def close(self, cancel: bool = False) -> bool:
+        """Wait until what is queued is on disk (dropped when ``cancel``); ``True`` if every
+        instance put was written."""
+        with self._cond:
+            self._failed = self._failed or cancel
+            self._items.append(None)
+            self._cond.notify_all()
+        self._thread.join()
+        return not self._failed
+
+    def _run(self) -> None:
+        cache = self._cache
+        while True:
+            with self._cond:
+                while not self._items:
+                    self._cond.wait()
+                item = self._items.popleft()
+                failed = self._failed
+            if item is None:
+                return
+            group_key, sop, data, syntax = item
+            try:
+                written = not failed and cache._store(group_key, sop, data, syntax,
+                                                      self._created)
+            except Exception:  # a bug: stop caching, but never leave the transfer waiting
+                log.exception("writing instance %s to the cache failed", sop)
+                written = False
+            if written:
+                with cache._lock:
+                    self._transfer.written.append(sop)
+                    cache._changed.notify_all()
+            with self._cond:
+                self._queued -= len(data)
+                self._failed = self._failed or not written
+                self._cond.notify_all()
 
 
 def _uids(data: bytes) -> tuple[str, str, str, str]:

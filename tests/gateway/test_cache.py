@@ -101,6 +101,7 @@ def test_least_recently_used_series_are_evicted_first(orthanc: Orthanc, tmp_path
     read(cache, studies[1], pacs)
     time.sleep(0.01)
     read(cache, studies[0], pacs)  # study 1 is now the least recently used
+    cache.close()  # both sealed: no study is pinned by its sealing any more
     read(cache, studies[2], pacs)
     assert pacs.calls == 3
     assert cache.size <= cache.max_bytes
