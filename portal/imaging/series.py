@@ -28,9 +28,10 @@ def _first(item: dict[str, Any], tag: str) -> Any:
 
 async def series_head(http: httpx.AsyncClient, cache: DiskCache, site: Site,
                       study: SharedStudy, series: SharedSeries, token: str) -> dict[str, Any]:
-    """``seriesInstanceUid``, ``modality``, ``description``, ``seriesNumber`` and
-    ``numberOfInstances`` of one shared series."""
-    sop = next(iter(series.instances))
+    """``seriesInstanceUid``, ``modality``, ``description``, ``seriesNumber``,
+    ``numberOfInstances`` and ``thumbnailSopInstanceUid`` of one shared series."""
+    instances = list(series.instances)
+    sop = instances[0]
     path = (f"studies/{study.study_instance_uid}/series/{series.series_instance_uid}"
             f"/instances/{sop}/metadata")
     key = f"{study.document_id}|{path}|head"
@@ -56,6 +57,8 @@ async def series_head(http: httpx.AsyncClient, cache: DiskCache, site: Site,
         "description": str(_first(item, "0008103E") or ""),
         "seriesNumber": _integer(_first(item, "00200011")),
         "numberOfInstances": len(series.instances),
+        # a thumbnail without the whole series' metadata (the manifest's middle instance)
+        "thumbnailSopInstanceUid": instances[len(instances) // 2],
     }
 
 

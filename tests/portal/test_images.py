@@ -157,7 +157,11 @@ def test_the_manifest_resolves_to_the_shared_series_and_their_gateway(site: Site
             assert item == {
                 "seriesInstanceUid": str(ds.SeriesInstanceUID), "modality": ds.Modality,
                 "description": str(ds.get("SeriesDescription", "")),
-                "seriesNumber": int(ds.SeriesNumber), "numberOfInstances": 3}
+                "seriesNumber": int(ds.SeriesNumber), "numberOfInstances": 3,
+                "thumbnailSopInstanceUid": item["thumbnailSopInstanceUid"]}
+            shared_series = shared.find_series(item["seriesInstanceUid"])
+            assert shared_series is not None
+            assert item["thumbnailSopInstanceUid"] in shared_series.instances
 
         # another user is asked for on their own: the registry decides for them
         with pytest.raises(ImagingProblem) as unknown:

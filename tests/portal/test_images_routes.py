@@ -196,6 +196,8 @@ def test_the_viewer_gets_its_series_and_the_gateways_pixels_through_the_proxy(
                              if d.SeriesInstanceUID == uid))
     assert all(s["modality"] == "CT" and s["numberOfInstances"] == 3
                for s in listing["series"])
+    assert all(s["thumbnailSopInstanceUid"] in stored.sop_instance_uids
+               for s in listing["series"])
 
     root = f"{world.portal}{listing['wadoRoot']}/studies/{stored.study_instance_uid}"
     series = listing["series"][0]["seriesInstanceUid"]

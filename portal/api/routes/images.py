@@ -61,6 +61,8 @@ class SeriesItem(BaseModel):
     description: str
     seriesNumber: int | None
     numberOfInstances: int
+    #: an instance to render as the series' thumbnail without reading the series' metadata
+    thumbnailSopInstanceUid: str
 
 
 class StudySeries(BaseModel):
