@@ -15,24 +15,34 @@ requests for the same key wait for one lookup instead of each making their own.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
+from fastapi import Response
 from starlette.concurrency import run_in_threadpool
 
 from portal.core.config import PortalSettings
+from portal.imaging import proxy
 from portal.imaging.diskcache import DiskCache
 from portal.imaging.lru import TtlLru
 from portal.imaging.manifests import SharedSeries, SharedStudy, retrieve_manifest
 from portal.imaging.problems import ImagingProblem
 from portal.imaging.send import Jobs
+from portal.imaging.series import series_list
 from portal.imaging.singleflight import SingleFlight
 from portal.imaging.sites import Site, SiteDirectory
 from portal.studies import StudyEntry, get_study
 
+log = logging.getLogger(__name__)
+
 ACCESS_TTL_S = 30.0
+#: the Accept the viewer sends for series metadata (the disk cache keys on it)
+VIEWER_METADATA_ACCEPT = "application/dicom+json"
 MANIFEST_TTL_S = 60.0
 
 
@@ -52,9 +62,10 @@ class ImagingContext:
         self.metadata = DiskCache(settings.resolved_cache_dir() / "metadata",
                                   settings.cache_max_bytes)
         self.jobs = Jobs()
+        self._warming: set[asyncio.Task[None]] = set()
         self._access: TtlLru[tuple[str, str], StudyEntry] = TtlLru(4096, ACCESS_TTL_S)
         self._manifests: TtlLru[str, SharedStudy] = TtlLru(256, MANIFEST_TTL_S)
-        self._flights = SingleFlight()
+        self.flights = SingleFlight()
 
     @classmethod
     @asynccontextmanager
@@ -66,6 +77,9 @@ class ImagingContext:
             try:
                 yield context
             finally:
+                for task in list(context._warming):
+                    task.cancel()
+                await asyncio.gather(*context._warming, return_exceptions=True)
                 await context.jobs.aclose()
 
     async def entry(self, session_id: str, token: str, entry_id: str) -> StudyEntry:
@@ -85,7 +99,7 @@ class ImagingContext:
             self._access.put(key, entry)
             return entry
 
-        return await self._flights.run(("entry", *key), ask)
+        return await self.flights.run(("entry", *key), ask)
 
     async def study(self, session_id: str, token: str, entry_id: str) -> OpenStudy:
         """The study, once the registry allowed it for this user, with its resolved manifest."""
@@ -103,14 +117,59 @@ class ImagingContext:
                 self._manifests.put(entry.id, resolved)
                 return resolved
 
-            shared = await self._flights.run(("manifest", entry.id), resolve)
+            shared = await self.flights.run(("manifest", entry.id), resolve)
         return OpenStudy(entry, shared)
 
     async def site(self, token: str, series: SharedSeries) -> Site:
         """The site whose gateway serves this series (its Retrieve Location UID)."""
-        return await self._flights.run(
+        return await self.flights.run(
             ("site", series.retrieve_location_uid),
             lambda: self.sites.site_for(self.http, token, series.retrieve_location_uid))
 
     def site_of(self, token: str) -> Callable[[SharedSeries], Awaitable[Site]]:
         return lambda series: self.site(token, series)
+
+    async def listing(self, token: str, shared: SharedStudy) -> list[dict[str, Any]]:
+        """The viewer's series of a study (``portal.imaging.series``), one lookup at a time per
+        study: the same for every user the registry lets see it."""
+        return await self.flights.run(("series", shared.document_id), lambda: series_list(
+            self.http, self.metadata, shared, token, self.site_of(token)))
+
+    async def series_metadata(self, token: str, shared: SharedStudy, path: str, *,
+                              accept: str | None, query: str, wado_root: str) -> Response:
+        """A shared series' metadata (``portal.imaging.proxy.series_metadata``)."""
+        checked = proxy.target(shared, path)
+        site = await self.site(token, checked.series)
+        return await proxy.series_metadata(self.http, self.metadata, self.flights, site, shared,
+                                           checked, token, accept=accept, query=query,
+                                           wado_root=wado_root)
+
+    def warm(self, session_id: str, token: str, entry_ids: list[str], *,
+             root_path: str = "") -> None:
+        """Start, in the background, what opening these studies in the viewer will ask for: the
+        registry's decision, the manifest, the series list and the metadata of each study's
+        largest series (the one the viewer shows first), so that the gateways read them from
+        their PACS while the browser is still on its way. Failures are only logged: the
+        viewer's own requests will meet them again and report them."""
+        for entry_id in entry_ids:
+            task = asyncio.create_task(self._warm(session_id, token, entry_id, root_path))
+            self._warming.add(task)
+            task.add_done_callback(self._warming.discard)
+
+    async def warmed(self) -> None:
+        """Wait until the warming started so far has ended."""
+        await asyncio.gather(*self._warming, return_exceptions=True)
+
+    async def _warm(self, session_id: str, token: str, entry_id: str, root_path: str) -> None:
+        try:
+            shared = (await self.study(session_id, token, entry_id)).shared
+            listing = await self.listing(token, shared)
+            if not listing:
+                return
+            largest = max(listing, key=lambda s: s["numberOfInstances"])
+            path = (f"studies/{shared.study_instance_uid}/series/"
+                    f"{largest['seriesInstanceUid']}/metadata")
+            await self.series_metadata(token, shared, path, accept=VIEWER_METADATA_ACCEPT,
+                                       query="", wado_root=f"{root_path}/dicomweb/{entry_id}")
+        except Exception as exc:  # the viewer's own requests report failures to the user
+            log.info("warming study %s failed: %s", entry_id, exc)

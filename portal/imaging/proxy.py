@@ -29,6 +29,7 @@ from portal.imaging import upstream
 from portal.imaging.diskcache import DiskCache
 from portal.imaging.manifests import SharedSeries, SharedStudy
 from portal.imaging.problems import ImagingProblem
+from portal.imaging.singleflight import SingleFlight
 from portal.imaging.sites import Site
 
 #: instance sub-resources a viewer uses (PS3.18 §10.4.1.1: metadata, frames, rendered,
@@ -116,30 +117,43 @@ def metadata_key(study: SharedStudy, destination: Target, media_type: str) -> st
     return f"{study.document_id}|{destination.path}|{media_type}"
 
 
-async def series_metadata(http: httpx.AsyncClient, cache: DiskCache, site: Site,
-                          study: SharedStudy, destination: Target, token: str, *,
+async def series_metadata(http: httpx.AsyncClient, cache: DiskCache, flights: SingleFlight,
+                          site: Site, study: SharedStudy, destination: Target, token: str, *,
                           accept: str | None, query: str, wado_root: str) -> Response:
-    """Series metadata: from the disk cache, else from the gateway, cut down to the shared
-    instances with BulkDataURIs rewritten to ``wado_root`` (the proxy's own root)."""
+    """Series metadata: from the disk cache, else from the gateway (one request however many
+    callers ask at once), cut down to the shared instances with BulkDataURIs rewritten to
+    ``wado_root`` (the proxy's own root). A refusal of the gateway keeps its status."""
+    if query:  # not a plain metadata request: forwarded as asked, not cached
+        media_type, data = await _fetch_metadata(http, site, destination, token, accept=accept,
+                                                 query=query, wado_root=wado_root)
+        return Response(data, media_type=media_type)
     key = metadata_key(study, destination, accept or "")
-    cached = None if query else cache.get(key)
-    if cached is not None:
-        media_type, _, data = cached.partition(b"\n")
-        return Response(data, media_type=media_type.decode())
+    cached = cache.get(key)
+    if cached is None:
+        async def fetch() -> bytes:
+            media_type, data = await _fetch_metadata(
+                http, site, destination, token, accept=accept, query="", wado_root=wado_root)
+            entry = media_type.encode() + b"\n" + data
+            cache.put(key, entry)
+            return entry
+
+        cached = await flights.run(("metadata", key), fetch)
+    media_type, _, data = cached.partition(b"\n")
+    return Response(data, media_type=media_type.decode())
+
+
+async def _fetch_metadata(http: httpx.AsyncClient, site: Site, destination: Target, token: str,
+                          *, accept: str | None, query: str, wado_root: str
+                          ) -> tuple[str, bytes]:
     response = await upstream.send(http, site, destination.path, token, accept=accept,
                                    query=query)
     if response.status_code != 200:
-        if response.status_code >= 500:
-            raise await upstream.failure(response, site)
-        return StreamingResponse(_body(response), status_code=response.status_code,
-                                 headers=_passed(response))
+        raise await upstream.failure(response, site)
     media_type = response.headers.get("content-type", upstream.DICOM_JSON)
     body = await _read_bounded(response, site)
     # parsing a large series' JSON takes tens of ms: not on the loop that streams the frames
     data = await asyncio.to_thread(_shared_only, body, destination.series, site, wado_root)
-    if not query:
-        cache.put(key, media_type.encode() + b"\n" + data)
-    return Response(data, media_type=media_type)
+    return media_type, data
 
 
 def _shared_only(body: bytes, series: SharedSeries, site: Site, wado_root: str) -> bytes:

@@ -33,9 +33,10 @@ from partage.orthanc import Orthanc, OrthancConfig
 from partage.serve import free_port
 from portal.core.config import PortalSettings
 from portal.imaging import ImagingContext
+from portal.imaging.context import VIEWER_METADATA_ACCEPT
 from portal.imaging.download import zip_stream
 from portal.imaging.problems import ImagingProblem
-from portal.imaging.proxy import forward, series_metadata, target
+from portal.imaging.proxy import forward, metadata_key, target
 from portal.imaging.retrieve import shared_instances
 from portal.imaging.send import destination, send_study
 from portal.imaging.series import series_list
@@ -203,9 +204,9 @@ def test_the_proxy_gives_the_gateways_frames_and_refuses_what_is_not_shared(
         # series metadata: only the shared instances, bulk data pointed at the proxy
         meta_path = f"studies/{ds.StudyInstanceUID}/series/{ds.SeriesInstanceUID}/metadata"
         meta = target(opened.shared, meta_path)
-        answer = await series_metadata(
-            imaging.http, imaging.metadata, gateway, opened.shared, meta, token,
-            accept="application/dicom+json", query="", wado_root=f"/dicomweb/{entry.id}")
+        answer = await imaging.series_metadata(
+            token, opened.shared, meta_path, accept="application/dicom+json", query="",
+            wado_root=f"/dicomweb/{entry.id}")
         items = json.loads(await body(answer))
         assert {i["00080018"]["Value"][0] for i in items} == set(meta.series.instances)
         uris = [i["7FE00010"]["BulkDataURI"] for i in items if "7FE00010" in i]
@@ -310,3 +311,25 @@ def test_a_gateway_that_is_down_is_a_502_problem_naming_the_site(site: Site) -> 
         assert refused.value.status == 502 and "suspended" in refused.value.detail
 
     run(site, suspended)
+
+
+def test_warming_a_study_reads_what_the_viewer_will_ask_for(site: Site) -> None:
+    entry = site.entry()
+    token = site.token()
+
+    async def scenario(imaging: ImagingContext) -> None:
+        imaging.warm(SESSION, token, [entry.id, "0b0e0f0a-0000-4000-8000-000000000000"])
+        await imaging.warmed()  # the unknown study's warming fails quietly
+        opened = await imaging.study(SESSION, token, entry.id)
+        listing = await imaging.listing(token, opened.shared)
+        largest = max(listing, key=lambda s: s["numberOfInstances"])
+        path = (f"studies/{opened.shared.study_instance_uid}/series/"
+                f"{largest['seriesInstanceUid']}/metadata")
+        key = metadata_key(opened.shared, target(opened.shared, path), VIEWER_METADATA_ACCEPT)
+        cached = imaging.metadata.get(key)
+        assert cached is not None
+        items = json.loads(cached.partition(b"\n")[2])
+        assert {i["00080018"]["Value"][0] for i in items} == set(
+            target(opened.shared, path).series.instances)
+
+    run(site, scenario)

@@ -24,7 +24,6 @@ from portal.imaging.exports import record_export
 from portal.imaging.problems import ImagingProblem
 from portal.imaging.retrieve import shared_instances
 from portal.imaging.send import destination, send_study
-from portal.imaging.series import series_list
 from portal.problems import PROBLEM_JSON
 
 router = APIRouter(tags=["images"])
@@ -100,8 +99,7 @@ async def study_series(study_id: str, request: Request, user: Professional,
                        imaging: Imaging) -> StudySeries:
     opened = await _open(imaging, user, study_id)
     entry, shared = opened.entry, opened.shared
-    series = await series_list(imaging.http, imaging.metadata, shared, user.access_token,
-                               imaging.site_of(user.access_token))
+    series = await imaging.listing(user.access_token, shared)
     site = entry.site or (await imaging.site(user.access_token, shared.series[0])).name
     day = entry.date or (shared.study_date.isoformat() if shared.study_date else "")
     modalities = entry.modalities or tuple(
@@ -122,13 +120,13 @@ async def dicomweb(study_id: str, path: str, request: Request, user: Professiona
                    imaging: Imaging) -> Response:
     opened = await _open(imaging, user, study_id)
     target = proxy.target(opened.shared, path)
-    site = await imaging.site(user.access_token, target.series)
     accept = request.headers.get("accept")
     query = request.url.query
     if target.is_series_metadata:
-        return await proxy.series_metadata(
-            imaging.http, imaging.metadata, site, opened.shared, target, user.access_token,
-            accept=accept, query=query, wado_root=wado_root(request, opened.entry.id))
+        return await imaging.series_metadata(
+            user.access_token, opened.shared, path, accept=accept, query=query,
+            wado_root=wado_root(request, opened.entry.id))
+    site = await imaging.site(user.access_token, target.series)
     return await proxy.forward(imaging.http, site, target, user.access_token, accept=accept,
                                query=query)
 
