@@ -1,6 +1,7 @@
 // Builds the comparison viewer into dist/ with the fixed names the portal links to
-// (/viewer/viewer.js, /viewer/viewer.css); the decode worker and codec chunks land in
-// dist/assets/ and resolve under the same /viewer/ base.
+// (/viewer/viewer.js, /viewer/viewer.css, and /viewer/prefetch.js, the small module the page
+// runs first); the decode worker, codec and shared chunks land in dist/assets/ and resolve
+// under the same /viewer/ base.
 import { defineConfig } from 'vite';
 
 export default defineConfig({
@@ -13,9 +14,9 @@ export default defineConfig({
     modulePreload: { polyfill: false },
     chunkSizeWarningLimit: 8000,
     rollupOptions: {
-      input: 'src/main.js',
+      input: { viewer: 'src/main.js', prefetch: 'src/prefetch.js' },
       output: {
-        entryFileNames: 'viewer.js',
+        entryFileNames: '[name].js',
         chunkFileNames: 'assets/[name]-[hash].js',
         assetFileNames: (asset) =>
           (asset.names ?? [asset.name]).some((n) => n?.endsWith('.css'))

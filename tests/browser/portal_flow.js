@@ -77,6 +77,10 @@ try {
   const rendered = await waitForState(page, (s) => s.viewports.length >= 2
     && s.viewports[1].nonBlank, 60000, 'the prior rendered');
   result.firstPriorFrameMs = performance.now() - compared;
+  // where that time went: the page's own requests, relative to its navigation start
+  result.compareRequests = await page.evaluate(() => performance.getEntriesByType('resource')
+    .map((r) => ({ url: r.name.replace(location.origin, ''), start: Math.round(r.startTime),
+      ms: Math.round(r.duration) })));
   await page.evaluate(() => window.partageViewer.ready);
   result.steps.initial = await viewerState(page);
   result.steps.initial.priorRenderedAt = rendered.viewports[1].imageIndex;

@@ -4,7 +4,8 @@ import { Enums, eventTarget, metaData, utilities } from '@cornerstonejs/core';
 import { annotation, LengthTool } from '@cornerstonejs/tools';
 import { ENGINE_ID, PRIMARY_TOOLS, setPrimaryTool, startCornerstone } from './cornerstone.js';
 import { LAYOUTS } from './config.js';
-import { fetchStudy, seriesImageIds, thumbnailUrl } from './dicomweb.js';
+import { seriesImageIds } from './dicomweb.js';
+import { prefetchInitial, studyListing, thumbnailUrl } from './listing.js';
 import { StackSync } from './sync.js';
 
 /** Window presets (width, centre) in Hounsfield units. */
@@ -16,6 +17,8 @@ export const PRESETS = {
 };
 const CROSS_SECTIONAL = new Set(['CT', 'MR']);
 const SLOTS = 4;
+/** Series listings of studies not on screen fetched at once (the picker's). */
+const LISTING_CONCURRENCY = 2;
 const KEY_STEPS = { ArrowDown: 1, ArrowRight: 1, ArrowUp: -1, ArrowLeft: -1, PageDown: 10, PageUp: -10 };
 
 function el(tag, attributes = {}, ...children) {
@@ -59,6 +62,8 @@ export class ComparisonViewer {
     this.config = config;
     this.studies = new Map(config.studies.map((s) => [s.id, s]));
     this.listings = new Map(); // study id → Promise of its series listing
+    this.waiting = []; // queued listings' starters
+    this.runningTasks = 0;
     this.layout = 0;
     this.active = 0;
     this.tool = 'wl';
@@ -71,13 +76,16 @@ export class ComparisonViewer {
   /** Build the page, load the initial series; resolves once they have rendered. */
   async start() {
     this.buildDom();
+    // the two studies on screen are listed, and their series' metadata fetched, while
+    // Cornerstone starts (already under way when the page's prefetch module ran)
+    const initial = prefetchInitial(this.config);
     const { engine, tools } = await startCornerstone();
     this.engine = engine;
     this.tools = tools;
     this.sync = new StackSync(() => this.shownSlots().map((s) => this.viewport(s)));
     setPrimaryTool(tools, this.tool);
-    for (const id of this.studies.keys()) this.listing(id).catch(() => {});
-    const [first, second] = await this.initialSeries();
+    const { first, second, priorError } = await initial;
+    if (priorError) this.slots[1].error = priorError; // the current study is still worth showing
     this.setSyncEnabled(
       Boolean(first && second) && CROSS_SECTIONAL.has(first.series.modality)
         && CROSS_SECTIONAL.has(second.series.modality),
@@ -91,30 +99,30 @@ export class ComparisonViewer {
     this.renderPicker();
   }
 
-  listing(studyId) {
+  /**
+   * The series listing of a study (a Promise, fetched once). `queued` listings (the picker's)
+   * run LISTING_CONCURRENCY at a time: a patient with 200 studies must not send 200 requests
+   * through the portal while the viewports wait for their frames.
+   */
+  listing(studyId, queued = false) {
     if (!this.listings.has(studyId)) {
-      this.listings.set(studyId, fetchStudy(this.studies.get(studyId).seriesUrl));
+      const fetchIt = () => studyListing(this.studies.get(studyId).seriesUrl);
+      this.listings.set(studyId, queued ? this.inTurn(fetchIt) : fetchIt());
     }
     return this.listings.get(studyId);
   }
 
-  /** Viewport 1: the current study's largest series; viewport 2: the prior's best match. */
-  async initialSeries() {
-    const largest = (series) => [...series].sort((a, b) => (b.numberOfInstances ?? 0) - (a.numberOfInstances ?? 0))[0];
-    const current = await this.listing(this.config.current);
-    const first = current.series.length ? { studyId: this.config.current, series: largest(current.series) } : null;
-    if (!first) throw new Error(`study ${this.config.current} has no image series`);
-    if (!this.config.prior) return [first, null];
-    let prior;
-    try {
-      prior = await this.listing(this.config.prior);
-    } catch (error) {
-      this.slots[1].error = error.message; // the current study is still worth showing
-      return [first, null];
-    }
-    const sameModality = prior.series.filter((s) => s.modality === first.series.modality);
-    const match = largest(sameModality.length ? sameModality : prior.series);
-    return [first, match ? { studyId: this.config.prior, series: match } : null];
+  inTurn(task) {
+    return new Promise((resolve, reject) => {
+      const run = () => {
+        this.runningTasks += 1;
+        task().then(resolve, reject).finally(() => {
+          this.runningTasks -= 1;
+          this.waiting.shift()?.();
+        });
+      };
+      if (this.runningTasks < LISTING_CONCURRENCY) run(); else this.waiting.push(run);
+    });
   }
 
   buildDom() {
@@ -381,7 +389,7 @@ export class ComparisonViewer {
         el('div', { className: 'pv-site' }, study.site ?? ''),
         el('div', {}, `${study.date ?? ''} · ${study.modality ?? ''}${role ? ` · ${role}` : ''}`),
         el('div', { className: 'pv-desc' }, study.description ?? ''));
-      this.listing(study.id).then((listing) => {
+      this.listing(study.id, true).then((listing) => {
         list.replaceChildren(...listing.series.map((series) => {
           const thumb = el('div', { className: 'pv-thumb pv-thumb-placeholder', testid: 'series-thumb' }, series.modality ?? '');
           thumbnails.push([thumb, listing, series]);
@@ -412,7 +420,7 @@ export class ComparisonViewer {
     while (queue.length) {
       const [thumb, listing, series] = queue.shift();
       try {
-        const url = await thumbnailUrl(listing.wadoRoot, listing.study.studyInstanceUid, series.seriesInstanceUid);
+        const url = await thumbnailUrl(listing.wadoRoot, listing.study.studyInstanceUid, series);
         thumb.replaceChildren(el('img', { src: url, alt: series.description ?? 'series' }));
         thumb.classList.remove('pv-thumb-placeholder');
       } catch {
