@@ -94,11 +94,12 @@ def _passed(response: httpx.Response) -> dict[str, str]:
 
 async def forward(http: httpx.AsyncClient, site: Site, destination: Target, token: str, *,
                   accept: str | None, query: str) -> Response:
-    """Stream the gateway's answer for one instance resource. 4xx answers are passed on as
-    they are; failures to reach the gateway and its 5xx become 502/504 problems."""
+    """Stream the gateway's answer for one instance resource. Refusals (4xx but 401) are
+    passed on as they are; failures to reach the gateway, its 5xx and 401 become 502/504
+    problems (``upstream.passed_on``)."""
     response = await upstream.send(http, site, destination.path, token, accept=accept,
                                    query=query)
-    if response.status_code >= 500:
+    if not upstream.passed_on(response.status_code):
         raise await upstream.failure(response, site)
     return StreamingResponse(_body(response), status_code=response.status_code,
                              headers=_passed(response))

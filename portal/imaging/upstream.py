@@ -36,6 +36,13 @@ async def send(http: httpx.AsyncClient, site: Site, path: str, token: str, *,
                                   f"{type(exc).__name__}") from None
 
 
+def passed_on(status: int) -> bool:
+    """Whether the gateway's answer goes to the browser as it is: successes and refusals. Not
+    its errors (5xx), nor a 401: the user is signed in to the portal, so a gateway refusing the
+    token says the site does not trust the region's issuer, a fault of the region's setup."""
+    return status < 500 and status != 401
+
+
 async def failure(response: httpx.Response, site: Site) -> ImagingProblem:
     """The problem for an answer that is not 200, after reading (a bounded part of) its body."""
     try:
@@ -45,6 +52,9 @@ async def failure(response: httpx.Response, site: Site) -> ImagingProblem:
     finally:
         await response.aclose()
     detail = _detail(body) or body.strip() or response.reason_phrase
+    if response.status_code == 401:
+        return ImagingProblem(502, f"the gateway of site {site.name} refused the region's "
+                                   f"token: {detail}")
     if response.status_code >= 500:
         return ImagingProblem(502, f"the gateway of site {site.name} failed "
                                    f"({response.status_code}): {detail}")

@@ -28,7 +28,7 @@ from gateway.models import ALEMBIC_DIR, PublishState
 from gateway.pacs.dicomweb import DicomwebPacs, MultipartReader, boundary_of
 from gateway.publisher import Publisher
 from partage.db import Database, migrate
-from partage.devissuer import DevIssuer
+from partage.devissuer import DevIssuer, signing_key
 from partage.orthanc import Orthanc, OrthancConfig
 from partage.serve import free_port
 from portal.core.config import PortalSettings
@@ -200,6 +200,15 @@ def test_the_proxy_gives_the_gateways_frames_and_refuses_what_is_not_shared(
                                 query="")
         assert refused.status_code == 403
         await body(refused)
+
+        # a gateway refusing the token itself (it trusts another issuer) is the region's fault
+        foreign_token = site.issuer.token("dr-martin", ["radiologist"],
+                                          key=signing_key("RSA"))
+        with pytest.raises(ImagingProblem) as untrusted:
+            await forward(imaging.http, gateway, checked, foreign_token, accept=FRAMES,
+                          query="")
+        assert untrusted.value.status == 502 and "refused the region's token" in \
+            untrusted.value.detail
 
         # series metadata: only the shared instances, bulk data pointed at the proxy
         meta_path = f"studies/{ds.StudyInstanceUID}/series/{ds.SeriesInstanceUID}/metadata"
