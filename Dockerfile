@@ -1,4 +1,13 @@
 # One image for every Partage service; the command picks the service (`partage serve <name>`).
+
+# The portal's comparison viewer (Cornerstone3D), bundled with Vite from its locked packages.
+FROM node:20-bookworm-slim AS viewer
+WORKDIR /viewer
+COPY portal/viewer/package.json portal/viewer/package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY portal/viewer/ ./
+RUN npm run build -- --logLevel error
+
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -18,6 +27,8 @@ COPY partage ./partage
 COPY registry ./registry
 COPY repository ./repository
 COPY gateway ./gateway
+COPY portal ./portal
+COPY --from=viewer /viewer/dist ./portal/viewer/dist
 COPY bench ./bench
 RUN pip install --no-deps . \
     && useradd --system --uid 10001 --home-dir /var/lib/partage partage \

@@ -24,7 +24,8 @@ INFRASTRUCTURE_PORTS = {"postgres": 5432, "minio": 9000}
 ORTHANC_CONFIG = "/etc/partage/orthanc.json"
 #: settings naming addresses outside the stack: how consumers reach a gateway, the region's IdP
 EXTERNAL_URLS = {"PARTAGE_GATEWAY_PUBLIC_URL", "PARTAGE_GATEWAY_ISSUER",
-                 "PARTAGE_REGISTRY_ISSUER", "PARTAGE_REPOSITORY_ISSUER"}
+                 "PARTAGE_REGISTRY_ISSUER", "PARTAGE_REPOSITORY_ISSUER",
+                 "PARTAGE_PORTAL_PUBLIC_URL", "PARTAGE_PORTAL_ISSUER"}
 _INTERPOLATION = re.compile(r"\$\{(\w+)(?::?[-?]([^}]*))?\}")
 
 
@@ -171,8 +172,10 @@ def test_dockerfile_installs_the_lock_then_the_project() -> None:
     text = (ROOT / "Dockerfile").read_text()
     assert text.startswith("#") and "FROM python:3.11-slim" in text
     assert text.index("requirements.lock") < text.index("pip install --no-deps .")
-    for copied in re.findall(r"^COPY (\S+)", text, flags=re.M):
+    for copied in re.findall(r"^COPY (?!--from=)(\S+)", text, flags=re.M):
         assert (ROOT / copied).exists(), copied
+    # the viewer bundle comes from the build stage, made from the locked npm packages
+    assert "npm ci" in text and "COPY --from=viewer /viewer/dist ./portal/viewer/dist" in text
     assert 'ENTRYPOINT ["partage"]' in text
     packages = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["hatch"]["build"][
         "targets"]["wheel"]["packages"]
