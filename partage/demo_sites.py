@@ -121,11 +121,12 @@ class DemoStudy:
 
 
 STUDIES = (
-    # MARTIN Claire: chest CT follow-up at CHU Nord, an abdominal CT at the imaging centre
+    # MARTIN Claire: chest CT at CHU Nord now; its prior (and an abdominal CT) made at the
+    # imaging centre — the prior made elsewhere that the portal brings beside it
     DemoStudy(0, "a", "CHUN25000412", "CT", "CHEST", "CT THORAX INJECTE", "20250114", "091200",
               "LEROY^Marc^^Dr", series_count=2),
-    DemoStudy(0, "a", "CHUN22003187", "CT", "CHEST", "CT THORAX SANS INJECTION", "20220607",
-              "143000", "LEROY^Marc^^Dr"),
+    DemoStudy(0, "b", "CIS22003187", "CT", "CHEST", "CT THORAX SANS INJECTION", "20220607",
+              "143000", "GARNIER^Sophie^^Dr"),
     DemoStudy(0, "b", "CIS23001954", "CT", "ABDOMEN", "CT ABDOMINO-PELVIEN", "20231121",
               "101500", "GARNIER^Sophie^^Dr"),
     # DURAND Paul: brain MR now at the imaging centre, priors at CHU Nord
