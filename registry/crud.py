@@ -234,55 +234,53 @@ _NO_COLUMNS: dict[str, object] = dict.fromkeys(
 
 
 def add_objects(session: Session, objects: list[StoredObject], *, status: str) -> list[int]:
-    """Insert ``objects`` (ids already resolved to ``urn:uuid:``) with their code index in two
-    round trips, one for the objects and one for all their codes; the new rows' ids ascend in
-    list order (answers keep submission order). Returns those ids. Inside the caller's
-    transaction: a failure leaves nothing once it is rolled back."""
+    """Insert ``objects`` (ids already resolved to ``urn:uuid:``) with their code index; the
+    new rows' ids ascend in list order (answers keep submission order). Returns those ids.
+    Inside the caller's transaction: a failure leaves nothing once it is rolled back."""
     if not objects:
         return []
     rows = [row_values(obj, status=status) for obj in objects]
+    codes = [(obj.id, *code) for obj in objects for code in code_index(obj)]
     connection = session.connection()
-    postgresql = connection.dialect.name == "postgresql"
-    ids = _insert_postgresql(connection, rows) if postgresql else _insert_values(session, rows)
+    if connection.dialect.name == "postgresql":
+        ids = _insert_postgresql(connection, rows, codes)
+    else:
+        ids = _insert_values(session, rows, codes)
     if len(ids) != len(rows):
         raise RuntimeError(f"inserted {len(ids)} rows for {len(rows)} objects")
-    codes = [
-        (row_id, attribute, code, scheme)
-        for row_id, obj in zip(ids, objects, strict=True)
-        for attribute, code, scheme in code_index(obj)
-    ]
-    if codes and postgresql:
-        columns = dict(zip(_CODE_NAMES, map(list, zip(*codes)), strict=True))
-        driver = connection.connection.driver_connection
-        with _driver_errors(_INSERT_CODES), driver.cursor() as cursor:
-            cursor.execute(_INSERT_CODES, columns)
-    elif codes:
-        session.execute(insert(_CODES), [dict(zip(_CODE_NAMES, c, strict=True)) for c in codes])
     return ids
 
 
-def _insert_values(session: Session, rows: list[dict[str, object]]) -> list[int]:
-    """Any backend: SQLAlchemy's multi-row INSERT … RETURNING, ids in parameter order."""
+def _insert_values(session: Session, rows: list[dict[str, object]],
+                   codes: list[tuple[str, str, str, str]]) -> list[int]:
+    """Any backend: SQLAlchemy's multi-row INSERT … RETURNING (ids in parameter order), then
+    the codes."""
     result = session.execute(
         insert(_OBJECTS).returning(_OBJECTS.c.id, sort_by_parameter_order=True), rows
     )
-    return list(result.scalars())
-
-
-def _insert_postgresql(connection: Connection, rows: list[dict[str, object]]) -> list[int]:
-    """PostgreSQL, on the session's own psycopg connection (same transaction): one INSERT …
-    RETURNING per row, all sent at once in a pipeline (one round trip), in list order. The
-    statement is the same for every row, so the server parses and plans it once per
-    connection; its values go as plain parameters (an XML text inside an array literal would
-    be escaped in Python, four times slower)."""
-    ids: list[int] = []
-    with _driver_errors(_INSERT_OBJECT), connection.connection.driver_connection.cursor() as cursor:
-        cursor.executemany(_INSERT_OBJECT, rows, returning=True)
-        while True:
-            ids.extend(row[0] for row in cursor.fetchall())
-            if not cursor.nextset():
-                break
+    ids = list(result.scalars())
+    row_id = dict(zip((row["entry_uuid"] for row in rows), ids))
+    if codes:
+        session.execute(insert(_CODES), [
+            {"object_id": row_id[owner], "attribute": attribute, "code": code, "scheme": scheme}
+            for owner, attribute, code, scheme in codes
+        ])
     return ids
+
+
+def _insert_postgresql(connection: Connection, rows: list[dict[str, object]],
+                       codes: list[tuple[str, str, str, str]]) -> list[int]:
+    """PostgreSQL, on the session's own psycopg connection (same transaction): objects and
+    codes in one statement (``_INSERT_ALL``), whatever their number, one array per column
+    sent in binary (no escaping of the XML in Python). The statement's text never changes,
+    so psycopg prepares it once per connection."""
+    params: dict[str, list[object]] = {name: [row[name] for row in rows] for name in _ROW_NAMES}
+    params.update(zip(_CODE_PARAMETERS, map(list, zip(*codes)), strict=True) if codes
+                  else dict.fromkeys(_CODE_PARAMETERS, []))
+    with _driver_errors(_INSERT_ALL), connection.connection.driver_connection.cursor() as cursor:
+        cursor.execute(_INSERT_ALL, params)
+        found = dict(cursor.fetchall())
+    return [found[row["entry_uuid"]] for row in rows if row["entry_uuid"] in found]
 
 
 @contextmanager
@@ -298,29 +296,41 @@ def _driver_errors(statement: str) -> Iterator[None]:
 
 
 _ROW_NAMES = tuple(c.name for c in _OBJECTS.columns if c.name != "id")
-_CODE_NAMES = ("object_id", "attribute", "code", "scheme")
-_INSERT_OBJECT = (
-    f"INSERT INTO {_OBJECTS.name} ({', '.join(_ROW_NAMES)}) "
-    f"VALUES ({', '.join(f'%({name})s' for name in _ROW_NAMES)}) RETURNING id"
-)
+#: the code rows' parameters: owner is the object's entryUUID (its row id is not known yet)
+_CODE_PARAMETERS = ("code_owner", "code_attribute", "code_value", "code_scheme")
 
 
-def _unnest_insert(table: Table, names: tuple[str, ...]) -> str:
-    """PostgreSQL INSERT … SELECT FROM unnest(arrays), one array parameter per column (psycopg
-    placeholders), rows in array order: one statement whatever the row count."""
-    types = [table.c[name].type.compile(dialect=postgresql.dialect()) for name in names]
-    listed = ", ".join(names)
-    arrays = ", ".join(
-        f"CAST(%({name})s AS {sql_type.split('(')[0]}[])"
-        for name, sql_type in zip(names, types, strict=True)
-    )
+def _array(table: Table, column: str, parameter: str) -> str:
+    """A psycopg binary parameter cast to an array of ``column``'s type."""
+    sql_type = table.c[column].type.compile(dialect=postgresql.dialect())
+    return f"CAST(%({parameter})b AS {sql_type.split('(')[0]}[])"
+
+
+def _insert_all() -> str:
+    """One PostgreSQL statement for a whole submission: the objects from one array per column
+    (``unnest … WITH ORDINALITY … ORDER BY``, so ids are drawn in list order), then their
+    codes joined to the new rows by entryUUID; answers ``(entryUUID, id)`` of each object."""
+    listed = ", ".join(_ROW_NAMES)
+    objects = ", ".join(_array(_OBJECTS, name, name) for name in _ROW_NAMES)
+    owner, *values = _CODE_PARAMETERS
+    codes = ", ".join([
+        _array(_OBJECTS, "entry_uuid", owner),
+        *(_array(_CODES, column, parameter)
+          for column, parameter in zip(("attribute", "code", "scheme"), values, strict=True)),
+    ])
     return (
-        f"INSERT INTO {table.name} ({listed}) SELECT {listed} FROM unnest({arrays}) "
-        f"WITH ORDINALITY AS incoming ({listed}, ordinal) ORDER BY ordinal"
+        f"WITH new AS (INSERT INTO {_OBJECTS.name} ({listed}) SELECT {listed} FROM unnest("
+        f"{objects}) WITH ORDINALITY AS incoming ({listed}, ordinal) ORDER BY ordinal "
+        f"RETURNING entry_uuid, id), "
+        f"coded AS (INSERT INTO {_CODES.name} (object_id, attribute, code, scheme) "
+        f"SELECT new.id, incoming.attribute, incoming.code, incoming.scheme FROM unnest({codes}) "
+        f"WITH ORDINALITY AS incoming (owner, attribute, code, scheme, ordinal) "
+        f"JOIN new ON new.entry_uuid = incoming.owner ORDER BY incoming.ordinal) "
+        f"SELECT entry_uuid, id FROM new"
     )
 
 
-_INSERT_CODES = _unnest_insert(_CODES, _CODE_NAMES)
+_INSERT_ALL = _insert_all()
 
 
 def add_object(session: Session, obj: StoredObject, *, status: str) -> int:

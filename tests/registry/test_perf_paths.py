@@ -2,8 +2,9 @@
 
 * LeafClass answers spliced from the stored XML are byte for byte the answers built from the
   stored objects (``crud.row_to_object`` then ``to_element``), and schema-valid;
-* ITI-42 written in two statements (objects, then codes) keeps submission order, indexes every
-  code of its own object, and is still all or nothing when a statement fails midway;
+* ITI-42 written in one statement on PostgreSQL (objects and codes; two elsewhere) keeps
+  submission order, indexes every code of its own object, and is still all or nothing when a
+  write fails midway;
 * the copy ``read_submission`` makes is deep: the caller's request is left alone.
 """
 
@@ -18,12 +19,14 @@ from sqlalchemy import func, select
 
 from ihe.ebrim import (
     AdhocQueryResponse,
+    Association,
     ExtrinsicObject,
     RegistryPackage,
     Status,
     SubmitObjectsRequest,
 )
 from ihe.ebrim.content import write_object_list
+from ihe.ebrim.enum import AssociationType
 from ihe.soap import Action, Envelope
 from partage.db import Database
 from partage.soap import envelope_bytes
@@ -46,6 +49,7 @@ LOAD_12346 = {
     "rplc": "rplc.xml",
 }
 APPROVED_OR_DEPRECATED = quoted(Status.APPROVED, Status.DEPRECATED)
+HAS_MEMBER = AssociationType.HAS_MEMBER
 
 
 def load_12346(db: Database, conformance_dir: Path) -> None:
@@ -164,6 +168,23 @@ def test_rows_keep_submission_order_and_their_own_codes(
     assert sum(map(len, codes.values())) > len(rows)
 
 
+def test_objects_without_codes_are_written_alone(db: Database) -> None:
+    """A write of objects none of which has a code (an empty code list on PostgreSQL)."""
+    links = [Association(id=f"urn:uuid:{uuid.uuid4()}", association_type=HAS_MEMBER,
+                         source_object="urn:uuid:s", target_object=f"urn:uuid:{n}")
+             for n in range(3)]
+    before = _counts(db)
+    with db.session() as session:
+        ids = crud.add_objects(session, links, status=Status.APPROVED)
+    assert ids == sorted(ids) and len(set(ids)) == 3
+    with db.session() as session:
+        stored = session.scalars(select(RegistryObjectRow.target_uuid)
+                                 .where(RegistryObjectRow.id.in_(ids))
+                                 .order_by(RegistryObjectRow.id)).all()
+    assert stored == [link.target_object for link in links]
+    assert _counts(db) == (before[0] + 3, before[1])
+
+
 def _too_long_in_the_middle(request: SubmitObjectsRequest, where: str) -> None:
     """Make one value of the second document too long for its column, so that the statement
     writing objects (``mime_type``, 128) or codes (``code``, 256) fails on a row in the
@@ -195,7 +216,7 @@ def test_a_failed_write_midway_keeps_nothing(
 def test_a_failure_after_the_writes_keeps_nothing(
     db: Database, conformance_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Both statements ran, then something fails before commit: both are rolled back (any
+    """The writes ran, then something fails before commit: all are rolled back (any
     backend)."""
     before = _counts(db)
     real = crud.add_objects
