@@ -73,10 +73,11 @@ class _Region:
 
 
 @pytest.fixture(scope="module")
-def world(idp: DevIdP, portal_port: int, orthanc_server: Orthanc,
-          tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+def world(idp: DevIdP, portal_port: int, tmp_path_factory: pytest.TempPathFactory
+          ) -> Iterator[World]:
+    """The module's own site PACS (the session's Orthanc is emptied by other tests, which
+    xdist may run between these)."""
     root: Path = tmp_path_factory.mktemp("portal-images")
-    orthanc_server.clear()
     registry_settings = RegistrySettings(data_dir=root / "registry", issuer=idp.issuer,
                                          log_json=False)
     with background(create_registry(registry_settings)) as registry:
@@ -86,7 +87,10 @@ def world(idp: DevIdP, portal_port: int, orthanc_server: Orthanc,
         with background(create_repository(repository_settings)) as repository:
             region = _Region(registry.url, f"{registry.url}/registry",
                              f"{repository.url}/repository", registry_settings.feed_token)
-            yield from _with_site(idp, portal_port, orthanc_server, root, region)
+            pacs_config = OrthancConfig("site-a", "SITE_A", free_port(), free_port(),
+                                        root / "site-a")
+            with Orthanc(pacs_config) as orthanc:
+                yield from _with_site(idp, portal_port, orthanc, root, region)
 
 
 def _with_site(idp: DevIdP, portal_port: int, orthanc: Orthanc, root: Path,
