@@ -49,7 +49,7 @@ log = logging.getLogger(__name__)
 Key = tuple[str, str | None, tuple[str, ...] | None]
 GroupKey = tuple[str, str]
 #: bytes of arriving instances waiting for the writer thread
-WRITE_AHEAD = 8 * 1024 * 1024
+WRITE_AHEAD = 4 * 1024 * 1024
 
 
 @dataclass

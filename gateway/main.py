@@ -14,6 +14,7 @@ from gateway.api.deps import GatewayContext
 from gateway.api.routes import rad69, status, wado_rs, wado_uri
 from gateway.core.config import GatewaySettings
 from gateway.forwarding import ForwardWatcher, Spool
+from gateway.malloc import limit_arenas
 from gateway.models import ALEMBIC_DIR
 from gateway.pacs import Pacs
 from gateway.pacs.dimse import DimsePacs, MoveRouter
@@ -26,6 +27,7 @@ def create_app(settings: GatewaySettings | None = None, pacs: Pacs | None = None
     """The gateway for ``settings``; ``pacs`` overrides the adapter the settings choose (its
     owner closes it)."""
     settings = settings or GatewaySettings()
+    limit_arenas()  # before the serving threads allocate (gateway.malloc says why)
     ctx = GatewayContext.build(settings, pacs)
     db = Database(settings.resolved_database_url())
     migrate(db.engine, ALEMBIC_DIR)

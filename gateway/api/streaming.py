@@ -22,7 +22,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 #: bytes queued ahead of the socket (a few instances)
-AHEAD = 8 * 1024 * 1024
+AHEAD = 2 * 1024 * 1024
 
 
 class ThreadedBody(Response):
