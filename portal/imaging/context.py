@@ -55,6 +55,8 @@ class OpenStudy:
 
 
 class ImagingContext:
+    """The image path's shared state for the app's lifetime (module docstring)."""
+
     def __init__(self, settings: PortalSettings, http: httpx.AsyncClient) -> None:
         self.settings = settings
         self.http = http
@@ -170,6 +172,7 @@ class ImagingContext:
             path = (f"studies/{shared.study_instance_uid}/series/"
                     f"{largest['seriesInstanceUid']}/metadata")
             await self.series_metadata(token, shared, path, accept=VIEWER_METADATA_ACCEPT,
-                                       query="", wado_root=f"{root_path}/dicomweb/{entry_id}")
+                                       query="",
+                                       wado_root=f"{root_path}/dicomweb/{shared.document_id}")
         except Exception as exc:  # the viewer's own requests report failures to the user
             log.info("warming study %s failed: %s", entry_id, exc)
