@@ -111,16 +111,20 @@ class _Object:
     status: str | None = None
 
     # -- slot helpers -------------------------------------------------------------------------
+    # plain loops: validation and indexing call these hundreds of times per submission
     def slot(self, name: str) -> Slot | None:
-        return next((s for s in self.slots if s.name == name), None)
+        for s in self.slots:
+            if s.name == name:
+                return s
+        return None
 
     def slot_values(self, name: str) -> list[str]:
         s = self.slot(name)
         return list(s.values) if s else []
 
     def slot_value(self, name: str) -> str | None:
-        values = self.slot_values(name)
-        return values[0] if values else None
+        s = self.slot(name)
+        return s.values[0] if s and s.values else None
 
     def set_slot(self, name: str, values: list[str]) -> None:
         existing = self.slot(name)
@@ -249,10 +253,10 @@ class RegistryObject(_Object):
         return [c for c in self.classifications if c.classification_scheme == scheme]
 
     def external_id(self, scheme: str) -> str | None:
-        return next(
-            (e.value for e in self.external_identifiers if e.identification_scheme == scheme),
-            None,
-        )
+        for e in self.external_identifiers:
+            if e.identification_scheme == scheme:
+                return e.value
+        return None
 
     def set_external_id(self, scheme: str, value: str) -> None:
         for e in self.external_identifiers:
