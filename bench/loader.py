@@ -20,7 +20,7 @@ from multiprocessing import get_context
 
 from sqlalchemy import Engine, func, insert, select, text
 
-from bench.rows import CODE_COLUMNS, OBJECT_COLUMNS, ObjectRow, RowBuilder
+from bench.rows import CODE_COLUMNS, OBJECT_COLUMNS, ObjectRow, object_row
 from bench.synthetic import SITES, Region, patient_cx
 from ihe.ebrim import Status
 from registry.models import Patient, RegistryObjectRow, Site
@@ -84,7 +84,6 @@ def plan(first_patient: int, patients: int, entries: int, chunk_entries: int) ->
 def build_batch(chunk: Chunk) -> Batch:
     """All rows of ``chunk``'s submissions (runs in a worker process)."""
     region = Region(chunk.seed)
-    rows = RowBuilder()
     batch = Batch()
     for patient, studies in chunk.patients:
         batch.patients.append(patient)
@@ -94,7 +93,7 @@ def build_batch(chunk: Chunk) -> Batch:
             left -= size
             batch.entries += size
             for obj in region.submission(patient, size).objects:
-                row, codes = rows.row(obj, Status.APPROVED)  # type: ignore[arg-type]
+                row, codes = object_row(obj, Status.APPROVED)  # type: ignore[arg-type]
                 index = len(batch.objects)
                 batch.objects.append(row)
                 batch.codes.extend((index, *code) for code in codes)
