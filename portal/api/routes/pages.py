@@ -98,6 +98,14 @@ def _load(settings: PortalSettings, user: SignedInUser, patient: str
     return found, studies.find_studies(settings, user.access_token, found.patient_id)
 
 
+def _warm(request: Request, user: SignedInUser, study_ids: list[str]) -> None:
+    """Prefetch, as the course's PACS prefetch does for priors: start in the background what
+    the viewer will ask for these studies (registry decision for this user, manifest, series
+    list, the first series' metadata — the gateways read it from their PACS meanwhile)."""
+    request.app.state.imaging.warm(user.session_id, user.access_token, study_ids,
+                                   root_path=request.scope.get("root_path", ""))
+
+
 def _study(all_studies: list[StudyEntry], study_id: str | None, what: str
            ) -> StudyEntry | None:
     if not study_id:
@@ -124,6 +132,8 @@ async def patient_page(
     chosen = _study(all_studies, current, "courant")
     ranking: PriorRanking | None = rank_priors(chosen, all_studies) if chosen else None
     best = ranking.best if ranking else None
+    if chosen is not None:  # prefetch: the gateways read the current study and its best prior
+        _warm(request, user, [chosen.id, *([best.id] if best else [])])
     shown = [s for s in all_studies if filters.keep(s)]
     base = f"/patients/{quote(found.patient_id, safe='')}"
 
@@ -183,6 +193,7 @@ async def compare_page(
 ) -> Response:
     if layout not in LAYOUTS:
         raise HTTPException(400, f"Disposition {layout} inconnue : 1, 2 ou 4 vues.")
+    _warm(request, user, [current, *([prior] if prior else [])])  # while the page is built
     found, all_studies = await run_in_threadpool(_load, settings, user, patient)
     chosen = _study(all_studies, current, "courant")
     assert chosen is not None

@@ -2,7 +2,7 @@
 // wadors loader (the listing and metadata requests themselves are in listing.js).
 import { wadors } from '@cornerstonejs/dicom-image-loader';
 import { TAG, value } from './dicomjson.js';
-import { seriesMetadata } from './listing.js';
+import { seriesMetadata } from './prefetch.js';
 
 /**
  * Cornerstone image ids (one per frame) of a series, its metadata registered with the wadors

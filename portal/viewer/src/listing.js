@@ -82,13 +82,15 @@ export async function thumbnailUrl(wadoRoot, studyUid, series) {
  */
 export async function initialChoices(config, listingOf) {
   const largest = (series) => [...series].sort((a, b) => (b.numberOfInstances ?? 0) - (a.numberOfInstances ?? 0))[0];
+  const priorListing = config.prior ? listingOf(config.prior) : null; // both asked at once
+  priorListing?.catch(() => {});
   const current = await listingOf(config.current);
   const first = current.series.length ? { studyId: config.current, series: largest(current.series) } : null;
   if (!first) throw new Error(`study ${config.current} has no image series`);
   if (!config.prior) return { first, second: null, priorError: null };
   let prior;
   try {
-    prior = await listingOf(config.prior);
+    prior = await priorListing;
   } catch (error) {
     return { first, second: null, priorError: error.message };
   }

@@ -5,7 +5,7 @@ import { annotation, LengthTool } from '@cornerstonejs/tools';
 import { ENGINE_ID, PRIMARY_TOOLS, setPrimaryTool, startCornerstone } from './cornerstone.js';
 import { LAYOUTS } from './config.js';
 import { seriesImageIds } from './dicomweb.js';
-import { prefetchInitial, studyListing, thumbnailUrl } from './listing.js';
+import { prefetchInitial, studyListing, thumbnailUrl } from './prefetch.js';
 import { StackSync } from './sync.js';
 
 /** Window presets (width, centre) in Hounsfield units. */
