@@ -25,7 +25,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from partage.auth import JwksCache, KeysUnavailable, Principal, TokenError, TokenValidator
+from partage.auth import KeysUnavailable, Principal, TokenError
 from portal.core.config import PortalSettings
 
 log = logging.getLogger(__name__)
@@ -65,9 +65,7 @@ class SignIn:
                 "timeout": settings.upstream_timeout_s,
             },
         )
-        self.tokens = TokenValidator(settings.issuer, settings.audience,
-                                     JwksCache(settings.issuer, settings.jwks_url),
-                                     claim_paths=settings.claim_paths())
+        self.tokens = settings.token_validator()
         self._refreshing: WeakValueDictionary[str, asyncio.Lock] = WeakValueDictionary()
 
     async def redirect(self, request: Request) -> Response:

@@ -8,7 +8,6 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from partage.auth import ClaimPaths
 from partage.settings import ServiceSettings
 
 
@@ -18,22 +17,11 @@ class PortalSettings(ServiceSettings):
     port: int = 8050
     #: the address browsers use (redirect URIs are built on it); empty: http://{host}:{port}
     public_url: str = ""
-    # -- sign-in (OIDC relying party) ------------------------------------------------------------
-    #: issuer identifier, byte-identical to the tokens' ``iss`` (DESIGN.md, "OIDC in practice")
-    issuer: str = "http://127.0.0.1:8000"
+    # -- sign-in (OIDC relying party of ``issuer``; tokens checked as every service does, with
+    # ``audience``, ``jwks_url`` and the claim paths of ServiceSettings) ------------------------
     client_id: str = "partage-portal"
     client_secret: str = ""
     scope: str = "openid profile"
-    #: audience of the access tokens the portal forwards (the region's APIs)
-    audience: str = "partage"
-    #: JWKS URL; empty: the issuer's discovery document names it
-    jwks_url: str = ""
-    #: where each attribute sits in the token (Keycloak: ``realm_access.roles``)
-    roles_claim: str = "roles"
-    rpps_claim: str = "rpps"
-    organisation_claim: str = "organisation"
-    purpose_of_use_claim: str = "purpose_of_use"
-    name_claim: str = "name"
     # -- session ---------------------------------------------------------------------------------
     #: key signing the session cookie; a random one per process unless set (sessions then end
     #: with the process)
@@ -70,11 +58,6 @@ class PortalSettings(ServiceSettings):
 
     def base_url(self) -> str:
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
-
-    def claim_paths(self) -> ClaimPaths:
-        return ClaimPaths(roles=self.roles_claim, rpps=self.rpps_claim,
-                          organisation=self.organisation_claim,
-                          purpose_of_use=self.purpose_of_use_claim, name=self.name_claim)
 
     def resolved_cache_dir(self) -> Path:
         return self.cache_dir or self.data_dir / "portal-cache"
