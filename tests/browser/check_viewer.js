@@ -4,7 +4,7 @@
 // what it saw at each step (the pytest test asserts on it); exits 1 with {"error"} on failure.
 import path from 'node:path';
 import {
-  click, drawLength, launchChromium, newPage, openViewer, scroll, viewerState, viewportBox,
+  click, drawLength, finish, launchChromium, newPage, openViewer, scroll, viewerState, viewportBox,
   waitForStableLength, waitForState,
 } from './harness.js';
 
@@ -83,8 +83,5 @@ try {
 } catch (error) {
   result.error = String(error?.stack ?? error);
 }
-result.problems = page.problems;
 result.totalMs = Date.now() - started;
-await browser.close();
-console.log(JSON.stringify(result));
-process.exit(result.error ? 1 : 0);
+await finish(browser, page, result);

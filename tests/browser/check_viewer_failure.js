@@ -1,7 +1,7 @@
 // A prior the portal cannot list: the viewer must still show the current study, name the
 // failure on the prior's viewport and reject partageViewer.ready with it.
 // Usage: node check_viewer_failure.js URL. Prints one JSON object.
-import { launchChromium, newPage, openViewerOutcome, viewerState } from './harness.js';
+import { finish, launchChromium, newPage, openViewerOutcome, viewerState } from './harness.js';
 
 const [url] = process.argv.slice(2);
 if (!url) {
@@ -18,7 +18,4 @@ try {
 } catch (error) {
   result.error = String(error?.stack ?? error);
 }
-result.problems = page.problems;
-await browser.close();
-console.log(JSON.stringify(result));
-process.exit(result.error ? 1 : 0);
+await finish(browser, page, result);

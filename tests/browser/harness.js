@@ -114,3 +114,14 @@ export async function drawLength(page, index, from = { x: 0.3, y: 0.5 }, to = { 
   await page.mouse.up();
   return { pixels: Math.hypot((to.x - from.x) * box.width, (to.y - from.y) * box.height), box };
 }
+
+/**
+ * End a scenario script: record the page's problems, close the browser, print the result as
+ * one JSON line (what the pytest test reads) and exit 1 when a step failed.
+ */
+export async function finish(browser, page, result) {
+  result.problems = page.problems;
+  await browser.close();
+  console.log(JSON.stringify(result));
+  process.exit(result.error ? 1 : 0);
+}

@@ -9,7 +9,7 @@
 // Prints one JSON object (the pytest test and the bench read it); exits 1 with {"error"}.
 import path from 'node:path';
 import {
-  drawLength, launchChromium, newPage, scroll, viewerState, waitForStableLength, waitForState,
+  drawLength, finish, launchChromium, newPage, scroll, viewerState, waitForStableLength, waitForState,
 } from './harness.js';
 
 const config = JSON.parse(process.argv[2] ?? '{}');
@@ -110,7 +110,4 @@ try {
 } catch (error) {
   result.error = String(error?.stack ?? error);
 }
-result.problems = page.problems;
-await browser.close();
-console.log(JSON.stringify(result));
-process.exit(result.error ? 1 : 0);
+await finish(browser, page, result);
