@@ -4,6 +4,7 @@ requesters, an index that survives a restart, nothing left by a failed transfer.
 
 from __future__ import annotations
 
+import io
 import logging
 import threading
 import time
@@ -11,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pydicom import dcmread
 
 from gateway.cache import InstanceCache
 from gateway.pacs.base import PacsError
@@ -206,3 +208,38 @@ def test_requester_leaving_early_does_not_mark_the_study_complete(orthanc: Ortha
 def read_lazily(cache: InstanceCache, study: StoredStudy, pacs: CountingPacs) -> Iterator[bytes]:
     uid = study.study_instance_uid
     return cache.read_through(uid, None, None, lambda: pacs.fetch(uid))
+
+
+def test_a_held_study_is_read_from_its_files_and_never_evicted(orthanc: Orthanc,
+                                                               tmp_path: Path) -> None:
+    studies = [store_rest(orthanc, make_spec(slices=2, accession_number=f"H{i}"))
+               for i in range(2)]
+    files = orthanc_instance_files(orthanc, studies[0])
+    size = sum(len(b) for b in files.values())
+    pacs = CountingPacs(orthanc)
+    cache = InstanceCache(tmp_path, size + size // 2)  # room for one study and a half
+    uid, other = studies[0].study_instance_uid, studies[1].study_instance_uid
+    assert cache.hold(uid, None) is None  # nothing cached yet
+    read(cache, studies[0], pacs)
+    cache.close()
+    held = cache.hold(uid, None)
+    assert held is not None
+    assert {i.sop_instance_uid: i.size for i in held.instances} == {
+        sop: len(data) for sop, data in files.items()}
+    assert {i.sop_instance_uid: i.transfer_syntax_uid for i in held.instances} == {
+        sop: str(dcmread(io.BytesIO(data)).file_meta.TransferSyntaxUID)
+        for sop, data in files.items()}
+
+    assert len(read(cache, studies[1], pacs)) == 2  # served, but cannot all be cached
+    cache.close()
+    assert cache.hold(other, None) is None
+    assert [data for _, data in held.files()] == [files[i.sop_instance_uid]
+                                                  for i in held.instances]
+    held.release()
+    read(cache, studies[1], pacs)  # study 0, released, is evicted for it
+    cache.close()
+    assert cache.hold(uid, None) is None
+    second = cache.hold(other, None)
+    assert second is not None and len(second.instances) == 2
+    second.release()
+    assert pacs.calls == 3
