@@ -81,6 +81,10 @@ try {
   result.compareRequests = await page.evaluate(() => performance.getEntriesByType('resource')
     .map((r) => ({ url: r.name.replace(location.origin, ''), start: Math.round(r.startTime),
       ms: Math.round(r.duration) })));
+  result.compareMarks = await page.evaluate(() => Object.fromEntries([
+    ['response', performance.getEntriesByType('navigation')[0]?.responseStart],
+    ...performance.getEntriesByType('mark').map((m) => [m.name, m.startTime]),
+  ].map(([name, at]) => [name, Math.round(at ?? -1)])));
   await page.evaluate(() => window.partageViewer.ready);
   result.steps.initial = await viewerState(page);
   result.steps.initial.priorRenderedAt = rendered.viewports[1].imageIndex;

@@ -4,6 +4,10 @@ import './viewer.css';
 import { readConfig } from './config.js';
 import { ComparisonViewer } from './viewer.js';
 
+// user-timing marks (read by the portal benchmark): the bundle evaluated, Cornerstone started,
+// the initial viewports rendered
+performance.mark('partage:bundle-evaluated');
+
 function mount() {
   const root = document.getElementById('partage-viewer');
   if (!root) throw new Error('no #partage-viewer element on the page');
@@ -11,6 +15,7 @@ function mount() {
   const ready = (async () => {
     viewer = new ComparisonViewer(root, readConfig(root));
     await viewer.start();
+    performance.mark('partage:viewports-rendered');
   })();
   ready.catch((error) => {
     root.prepend(Object.assign(document.createElement('div'), {

@@ -80,6 +80,7 @@ export class ComparisonViewer {
     // Cornerstone starts (already under way when the page's prefetch module ran)
     const initial = prefetchInitial(this.config);
     const { engine, tools } = await startCornerstone();
+    performance.mark('partage:cornerstone-started');
     this.engine = engine;
     this.tools = tools;
     this.sync = new StackSync(() => this.shownSlots().map((s) => this.viewport(s)));
