@@ -16,9 +16,25 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, Connection, Table, any_, bindparam, insert, select
+from sqlalchemy import (
+    Boolean,
+    ColumnElement,
+    CompoundSelect,
+    Connection,
+    Table,
+    and_,
+    any_,
+    bindparam,
+    cast,
+    insert,
+    literal_column,
+    null,
+    select,
+    union_all,
+)
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import DBAPIError
@@ -396,6 +412,18 @@ class Registered(NamedTuple):
     size: int | None
 
 
+@dataclass(frozen=True)
+class Existing:
+    """What the checks of one submission need to know of the registry: the objects already
+    registered among the entryUUIDs asked (by entryUUID), those registered under the
+    uniqueIds asked (by kind, in registration order), and whether the patient asked is known,
+    active and not merged away."""
+
+    objects: dict[str, Known]
+    unique_ids: dict[str, list[Registered]]
+    patient_active: bool
+
+
 def _among(column: InstrumentedAttribute[Any], name: str, on_postgresql: bool
            ) -> ColumnElement[bool]:
     """``column`` is one of the list parameter ``name``: on PostgreSQL ``= ANY`` of one array
@@ -406,52 +434,60 @@ def _among(column: InstrumentedAttribute[Any], name: str, on_postgresql: bool
     return column.in_(bindparam(name, expanding=True))
 
 
-_R = RegistryObjectRow
-#: Core statements (rows, not entities) of the registration checks, by "is PostgreSQL"
-_KNOWN = {
-    pg: select(_R.id, _R.entry_uuid, _R.kind, _R.status, _R.patient_id, _R.logical_id)
-    .where(_among(_R.entry_uuid, "uuids", pg))
-    for pg in (True, False)
-}
-_REGISTERED = {
-    pg: select(_R.kind, _R.unique_id, _R.hash, _R.size)
-    .where(_among(_R.kind, "kinds", pg), _among(_R.unique_id, "unique_ids", pg))
-    .order_by(_R.id)
-    for pg in (True, False)
-}
-_PATIENT_STATE = select(Patient.active, Patient.merged_into).where(
-    Patient.patient_id == bindparam("patient_id"))
+def _existing_statement(on_postgresql: bool) -> CompoundSelect[Any]:
+    """``existing``'s one statement: object rows by entryUUID (part 0), by kind and uniqueId
+    (part 1), and the patient's state (part 2), one result in part order."""
+    r = RegistryObjectRow
+    columns = (r.id, r.entry_uuid, r.kind, r.status, r.patient_id, r.logical_id, r.unique_id,
+               r.hash, r.size)
+    part = literal_column("0").label("part"), literal_column("1"), literal_column("2")
+    no_state = cast(null(), Boolean)  # typed: PostgreSQL matches UNION columns pairwise
+    return union_all(
+        select(part[0], *columns, no_state.label("active"))
+        .where(_among(r.entry_uuid, "uuids", on_postgresql)),
+        select(part[1], *columns, no_state)
+        .where(_among(r.kind, "kinds", on_postgresql),
+               _among(r.unique_id, "unique_ids", on_postgresql)),
+        select(part[2], *(null() for _ in columns),
+               and_(Patient.active, Patient.merged_into.is_(None)))
+        .where(Patient.patient_id == bindparam("patient_id")),
+    ).order_by(literal_column("part"), literal_column("id"))
 
 
-def _is_postgresql(session: Session) -> bool:
-    return session.get_bind().dialect.name == "postgresql"
+#: by "is PostgreSQL": built once, the statement's compiled form is cached
+_EXISTING = {on_postgresql: _existing_statement(on_postgresql) for on_postgresql in (True, False)}
 
 
-def known_objects(session: Session, uuids: Iterable[str]) -> dict[str, Known]:
-    """Those of ``uuids`` that are registered objects' entryUUIDs, in one statement."""
+def existing(
+    session: Session, *, uuids: Iterable[str], unique_ids: dict[str, Iterable[str]],
+    patient_id: str | None,
+) -> Existing:
+    """What the registry holds of ``uuids`` (entryUUIDs), ``unique_ids`` (kind → uniqueIds)
+    and ``patient_id``, in one statement (one round trip) whatever their number."""
     wanted = list(set(uuids))
-    if not wanted:
-        return {}
-    rows = session.execute(_KNOWN[_is_postgresql(session)], {"uuids": wanted})
-    return {row.entry_uuid: Known(*row) for row in rows}
-
-
-def registered_unique_ids(
-    session: Session, wanted: dict[str, Iterable[str]]
-) -> dict[str, list[Registered]]:
-    """The objects already registered under the uniqueIds of ``wanted`` (kind → uniqueIds),
-    by kind, in registration order, in one statement."""
-    found: dict[str, list[Registered]] = {kind: [] for kind in wanted}
-    by_kind = {kind: set(uids) for kind, uids in wanted.items()}
+    by_kind = {kind: set(uids) for kind, uids in unique_ids.items()}
     every = list(set().union(*by_kind.values()))
-    if not every:
-        return found
-    rows = session.execute(_REGISTERED[_is_postgresql(session)],
-                           {"kinds": list(by_kind), "unique_ids": every})
-    for row in rows:
-        if row.unique_id in by_kind[row.kind]:
-            found[row.kind].append(Registered(*row))
-    return found
+    objects: dict[str, Known] = {}
+    registered: dict[str, list[Registered]] = {kind: [] for kind in by_kind}
+    patient_active = False
+    if not wanted and not every and not patient_id:
+        return Existing(objects, registered, patient_active)
+    on_postgresql = session.get_bind().dialect.name == "postgresql"
+    rows = session.execute(_EXISTING[on_postgresql], {
+        "uuids": wanted, "kinds": list(by_kind), "unique_ids": every, "patient_id": patient_id,
+    })
+    for part, *values, active in rows:
+        if part == 0:
+            known = Known(*values[:6])
+            objects[known.entry_uuid] = known
+        elif part == 1:
+            found = Registered(kind=values[2], unique_id=values[6], hash=values[7],
+                               size=values[8])
+            if found.unique_id in by_kind[found.kind]:
+                registered[found.kind].append(found)
+        else:
+            patient_active = bool(active)
+    return Existing(objects, registered, patient_active)
 
 
 def folders_of(session: Session, document_uuid: str) -> list[RegistryObjectRow]:
@@ -472,12 +508,6 @@ def folders_of(session: Session, document_uuid: str) -> list[RegistryObjectRow]:
             .order_by(folder.id)
         )
     )
-
-
-def patient_is_active(session: Session, patient_id: str) -> bool:
-    """Known to the registry through the identity feed, active and not merged away."""
-    state = session.execute(_PATIENT_STATE, {"patient_id": patient_id}).first()
-    return state is not None and state.active and state.merged_into is None
 
 
 def related_documents(

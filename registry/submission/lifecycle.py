@@ -5,7 +5,7 @@ availabilityStatus updates). Checking builds a ``Plan``; only ``apply`` writes.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
@@ -70,12 +70,9 @@ def _unique_id(obj: Stored) -> str | None:
 class _Resolver:
     """Finds what an association end names: an object of this submission or a registry row."""
 
-    def __init__(self, session: Session, submission: Submission) -> None:
-        self.local = submission.by_id()
-        wanted = {end for a in submission.associations for end in (a.source_object,
-                                                                   a.target_object)}
-        # one query for the association ends and the source's preassigned entryUUIDs alike
-        self.rows = crud.known_objects(session, (wanted - set(self.local)) | submission.preassigned)
+    def __init__(self, local: dict[str, Stored], rows: dict[str, crud.Known]) -> None:
+        self.local = local
+        self.rows = rows
 
     def existing(self, uuids: set[str]) -> list[str]:
         """Those of ``uuids`` already in the registry, sorted."""
@@ -94,13 +91,40 @@ class _Resolver:
         return row.patient_id if row else None
 
 
+UniqueIds = dict[str, dict[str, Stored]]
+
+
+def _unique_ids(submission: Submission) -> UniqueIds:
+    """kind → uniqueId → the object of this submission using it (DocumentEntries,
+    SubmissionSet, Folders)."""
+    return {
+        crud.DOCUMENT: {d.unique_id: d for d in submission.documents if d.unique_id},
+        **{kind: {u: p for p in packages if (u := _unique_id(p))}
+           for kind, packages in ((crud.SUBMISSION_SET, [submission.submission_set]),
+                                  (crud.FOLDER, submission.folders))},
+    }
+
+
+def _look_up(session: Session, submission: Submission, unique_ids: dict[str, Iterable[str]]
+             ) -> tuple[_Resolver, crud.Existing]:
+    """Everything the checks need of the registry, read in one statement: the association
+    ends outside the submission, the source's preassigned entryUUIDs (already registered: a
+    duplicate), ``unique_ids`` and the SubmissionSet's patient."""
+    local = submission.by_id()
+    ends = {end for a in submission.associations for end in (a.source_object, a.target_object)}
+    found = crud.existing(session, uuids=(ends - set(local)) | submission.preassigned,
+                          unique_ids=unique_ids, patient_id=_patient(submission.submission_set))
+    return _Resolver(local, found.objects), found
+
+
 def _check_identity(
-    session: Session, submission: Submission, resolver: _Resolver, problems: Problems
+    submission: Submission, resolver: _Resolver, found: crud.Existing, unique_ids: UniqueIds,
+    problems: Problems,
 ) -> None:
     """Known patient, one patient per submission, uniqueIds and entryUUIDs not reused."""
     ss = submission.submission_set
     patient = _patient(ss)
-    if patient and not crud.patient_is_active(session, patient):
+    if patient and not found.patient_active:
         problems.error(UNKNOWN_PATIENT, f"patient {patient} is not known to the registry", ss.id)
     for obj in [*submission.documents, *submission.folders]:
         other = _patient(obj)
@@ -123,15 +147,8 @@ def _check_identity(
                 DUPLICATE_IN_MESSAGE, f"uniqueId {uid} is used by {seen[uid]} and {obj.id}", obj.id
             )
         seen[uid] = obj.id
-    by_uid = {d.unique_id: d for d in submission.documents if d.unique_id}
-    package_uids = {
-        kind: {u: p for p in packages if (u := _unique_id(p))}
-        for kind, packages in ((crud.SUBMISSION_SET, [ss]), (crud.FOLDER, submission.folders))
-    }
-    # one query for the uniqueIds of every kind, split by kind below (in row order)
-    registered = crud.registered_unique_ids(
-        session, {crud.DOCUMENT: by_uid, **package_uids}
-    )
+    by_uid = unique_ids[crud.DOCUMENT]
+    registered = found.unique_ids
     reported: set[str] = set()
     for row in registered[crud.DOCUMENT]:
         doc = by_uid[row.unique_id or ""]
@@ -153,12 +170,12 @@ def _check_identity(
                 doc.id,
             )
             reported.add(doc.id)
-    for kind, uids in package_uids.items():
+    for kind in (crud.SUBMISSION_SET, crud.FOLDER):
         for row in registered[kind]:
             problems.error(
                 DUPLICATE_IN_REGISTRY,
                 f"uniqueId {row.unique_id} is already in the registry",
-                uids[row.unique_id or ""].id,
+                unique_ids[kind][row.unique_id or ""].id,
             )
 
 
@@ -304,8 +321,9 @@ def check_registration(
     session: Session, submission: Submission, new_id: Callable[[], str], problems: Problems
 ) -> Plan:
     """ITI-42: identity rules, then every association against the submission and registry."""
-    resolver = _Resolver(session, submission)
-    _check_identity(session, submission, resolver, problems)
+    unique_ids = _unique_ids(submission)
+    resolver, found = _look_up(session, submission, unique_ids)
+    _check_identity(submission, resolver, found, unique_ids, problems)
     plan = Plan(new_objects=list(submission.objects))
     members: set[str] = set()
     for assoc in submission.associations:
@@ -339,13 +357,13 @@ def check_update(session: Session, submission: Submission, problems: Problems) -
     UpdateAvailabilityStatus associations."""
     ss = submission.submission_set
     patient = _patient(ss)
-    if patient and not crud.patient_is_active(session, patient):
+    uid = _unique_id(ss)
+    resolver, found = _look_up(session, submission, {crud.SUBMISSION_SET: [uid] if uid else []})
+    if patient and not found.patient_active:
         problems.error(UNKNOWN_PATIENT, f"patient {patient} is not known to the registry", ss.id)
-    resolver = _Resolver(session, submission)
     for uuid in resolver.existing(submission.preassigned):
         problems.error(DUPLICATE_IN_REGISTRY, f"entryUUID {uuid} is already in the registry", uuid)
-    uid = _unique_id(ss)
-    if uid and crud.rows_by_unique_id(session, crud.SUBMISSION_SET, [uid]):
+    if uid and found.unique_ids[crud.SUBMISSION_SET]:
         problems.error(DUPLICATE_IN_REGISTRY, f"uniqueId {uid} is already in the registry", ss.id)
     if submission.documents or submission.folders:
         problems.error(

@@ -10,12 +10,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 from lxml import etree
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from ihe.ebrim import (
     AdhocQueryResponse,
@@ -244,8 +247,13 @@ def test_a_duplicate_caught_by_the_database_is_reported(
     request = nist(conformance_dir, "12346/single_doc/single_doc.xml")
     assert register(db, request, Policy()) == []
     before = _counts(db)
-    monkeypatch.setattr(crud, "registered_unique_ids",
-                        lambda session, wanted: {k: [] for k in wanted})
+    real = crud.existing
+
+    def blind_to_unique_ids(session: Session, **asked: Any) -> crud.Existing:
+        found = real(session, **asked)
+        return dataclasses.replace(found, unique_ids={k: [] for k in found.unique_ids})
+
+    monkeypatch.setattr(crud, "existing", blind_to_unique_ids)
     errors = register(db, request, Policy())
     assert [e.code for e in errors] == ["XDSDuplicateUniqueIdInRegistry"]
     assert _counts(db) == before
