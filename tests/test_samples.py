@@ -17,8 +17,11 @@ from tests.conftest import Region
 SAMPLE_PATIENT = "SELF-5^^^&1.3.6.1.4.1.21367.2005.3.7&ISO"
 
 
-def _post(url: str, body: bytes, content_type: str = "application/soap+xml") -> Envelope:
-    answer = httpx.post(url, content=body, headers={"content-type": content_type}, timeout=30)
+def _post(url: str, body: bytes, content_type: str = "application/soap+xml",
+          auth: dict[str, str] | None = None) -> Envelope:
+    """POST a SOAP message; ``auth`` is the bearer header ITI-18 and ITI-43 require."""
+    answer = httpx.post(url, content=body, headers={"content-type": content_type, **(auth or {})},
+                        timeout=30)
     ctype = answer.headers["content-type"]
     root = mtom.decode(ctype, answer.content).root if mtom.is_multipart(ctype) else answer.content
     envelope = Envelope.from_bytes(root)
@@ -54,7 +57,8 @@ def test_provide_and_register_sample_is_stored_and_found(samples: Path, region: 
         b"593603^^^&amp;2.16.756.5.33.2.5.1.5.1&amp;ISO''%20and%20611%3d611--%20",
         b"SELF-5^^^&amp;1.3.6.1.4.1.21367.2005.3.7&amp;ISO'",
     ).replace(b"'20221015151515'", b"20051224").replace(b"20221016161616", b"20051225")
-    found = AdhocQueryResponse.from_element(_post(region.registry, _wrap(query, Action.STORED_QUERY)).body)
+    answer = _post(region.registry, _wrap(query, Action.STORED_QUERY), auth=region.auth())
+    found = AdhocQueryResponse.from_element(answer.body)
     assert found.status.endswith("Success")
     assert len(found.objects) == 1
 
@@ -100,7 +104,8 @@ def test_stored_query_sample_with_word_quotes_is_refused(samples: Path, region: 
     # the ITI-INFO sample was typed in a word processor: (‘Emergency Department’) is neither
     # quoted per ITI TF-2a §3.18.4.1.2.3.7.1 nor a code^^scheme value
     answer = AdhocQueryResponse.from_element(
-        _post(region.registry, _soap(samples, "RegistryStoredQueryRequest_SOAP.xml")).body
+        _post(region.registry, _soap(samples, "RegistryStoredQueryRequest_SOAP.xml"),
+              auth=region.auth()).body
     )
     assert answer.status.endswith("Failure")
     assert [e.code for e in answer.errors] == ["XDSStoredQueryParamNumber"]
@@ -108,7 +113,8 @@ def test_stored_query_sample_with_word_quotes_is_refused(samples: Path, region: 
 
 def test_retrieve_sample_names_another_repository(samples: Path, region: Region) -> None:
     answer = RetrieveDocumentSetResponse.from_element(
-        _post(region.repository, _soap(samples, "RetrieveDocumentSetRequest_SOAP.xml")).body
+        _post(region.repository, _soap(samples, "RetrieveDocumentSetRequest_SOAP.xml"),
+              auth=region.auth()).body
     )
     assert answer.response.status.endswith("Failure")
     assert {e.code for e in answer.response.errors} == {"XDSUnknownRepositoryId"}
@@ -126,7 +132,8 @@ def test_ipf_injection_query_is_refused_as_malformed(samples: Path, region: Regi
     # string unterminated: refused as a malformed parameter, never read as SQL
     _post(region.repository, _soap(samples, "ProvideAndRegisterDocumentSet-bRequest_SOAP.xml"))
     query = (samples / "ipf/iti18request.xml").read_bytes()
-    found = AdhocQueryResponse.from_element(_post(region.registry, _wrap(query, Action.STORED_QUERY)).body)
+    answer = _post(region.registry, _wrap(query, Action.STORED_QUERY), auth=region.auth())
+    found = AdhocQueryResponse.from_element(answer.body)
     assert found.status.endswith("Failure") and found.objects == []
     assert [(e.code, e.location) for e in found.errors] == [
         ("XDSRegistryError", "$XDSDocumentEntryPatientId")
