@@ -1,6 +1,8 @@
 // Cornerstone3D set-up: the renderer, the DICOM loader (decoding in its same-origin module
 // worker) and one tool group shared by every viewport.
-import { init as initCore, RenderingEngine } from '@cornerstonejs/core';
+import {
+  getRenderingCapabilities, init as initCore, RenderingEngine, setUseCPURendering,
+} from '@cornerstonejs/core';
 import { init as initLoader } from '@cornerstonejs/dicom-image-loader';
 import {
   init as initTools, addTool, ToolGroupManager, Enums as ToolEnums,
@@ -23,6 +25,9 @@ const TOOL_GROUP_ID = 'partage-tools';
 /** Initialise Cornerstone once; returns the rendering engine and the tool group. */
 export async function startCornerstone() {
   initCore();
+  // a reading station without a GPU: Cornerstone's own CPU path draws a 2D stack faster than
+  // WebGL emulated in software (SwiftShader, llvmpipe), which it only warns about
+  if (getRenderingCapabilities().softwareRasterizer) setUseCPURendering(true, false);
   initLoader({ maxWebWorkers: Math.max(1, Math.min(2, navigator.hardwareConcurrency || 1)) });
   initTools();
   for (const tool of [WindowLevelTool, PanTool, ZoomTool, LengthTool, StackScrollTool]) addTool(tool);
