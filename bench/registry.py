@@ -64,7 +64,8 @@ class Config:
     large: int = 1_000_000
     queries: int = 1000
     warmup: int = 50
-    submissions: int = 200
+    #: ITI-42 submissions of each kind: enough for a few seconds, a figure steadier than 1 s
+    submissions: int = 1000
     docs_per_submission: int = 5
     register_threads: int = 4
     workers: int = os.cpu_count() or 1
@@ -78,7 +79,7 @@ class Config:
         large = {("sqlite", False): 100_000, ("sqlite", True): 50_000,
                  ("postgresql", False): 1_000_000, ("postgresql", True): 100_000}[backend, quick]
         if quick:
-            return cls(backend=backend, large=large, queries=200, warmup=20, submissions=100,
+            return cls(backend=backend, large=large, queries=200, warmup=20, submissions=400,
                        measure_seconds=45.0)
         return cls(backend=backend, large=large)
 
