@@ -2,9 +2,9 @@
 ``multipart/related; type="application/dicom"`` streamed instance by instance, their metadata
 as DICOM JSON, frames as ``application/octet-stream`` and rendered images (JPEG, PNG).
 
-A whole study or series the cache holds is served from its files alone (no PACS query, no
-parsing), with a Content-Length when every instance goes out as stored; anything else is read
-through the cache from the PACS. Either way one worker thread reads ahead of the socket
+A whole study or series the cache holds is served from its files alone (once the short-lived
+catalogue confirms the PACS still has it; no parsing), with a Content-Length when every
+instance goes out as stored; anything else is read through the cache from the PACS. Either way one worker thread reads ahead of the socket
 (``ThreadedBody``).
 
 Every route validates the bearer token, asks ``gateway.access`` (403), resolves the UIDs on the
@@ -84,10 +84,10 @@ def make_router(ctx: GatewayContext) -> APIRouter:
             raise _not_acceptable(request, f'multipart/related; type="{DICOM}"')
         accepted = transfer_syntaxes(chosen[1], ExplicitVRLittleEndian)
         body = Multipart(DICOM)
+        selection = resolve(pacs, study, series, sop, ctx.cache)  # 404 for what the PACS lost
         held = ctx.cache.hold(study, series) if sop is None else None
         if held is not None:
             return _from_cache(held, accepted, body)
-        selection = resolve(pacs, study, series, sop, ctx.cache)
 
         def parts() -> Iterator[bytes]:
             for head, data in read(pacs, ctx.cache, selection):
