@@ -4,8 +4,8 @@ as DICOM JSON, frames as ``application/octet-stream`` and rendered images (JPEG,
 
 A whole study or series the cache holds is served from its files alone (once the short-lived
 catalogue confirms the PACS still has it; no parsing), with a Content-Length when every
-instance goes out as stored; anything else is read through the cache from the PACS. Either way one worker thread reads ahead of the socket
-(``ThreadedBody``).
+instance goes out as stored; anything else is read through the cache from the PACS. Either
+way one worker thread reads ahead of the socket (``ThreadedBody``).
 
 Every route validates the bearer token, asks ``gateway.access`` (403), resolves the UIDs on the
 PACS (404; 503 when it is down) and only then streams. Accept is negotiated (PS3.18 §8.7):
