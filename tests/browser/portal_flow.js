@@ -89,6 +89,11 @@ try {
   result.steps.initial = await viewerState(page);
   result.steps.initial.priorRenderedAt = rendered.viewports[1].imageIndex;
 
+  // the picker offers every study of the patient (the page named two; the rest are listed later)
+  await page.waitForFunction((n) => document.querySelectorAll('.pv-study').length >= n,
+    result.marks.length, { timeout: 15000 });
+  result.pickerStudies = await page.locator('.pv-study').count();
+
   // 5. scroll the current study: the prior follows (synchronised by position)
   await scroll(page, 0, 5);
   result.steps.scrolled = await viewerState(page);

@@ -69,6 +69,7 @@ def test_radiologist_compares_a_current_ct_with_a_prior_from_another_site(
     assert any("MARTIN" in row for row in seen["searchResults"])
     assert seen["bestPrior"]["site"] == SITE_B.name  # same modality and region, other site
 
+    assert seen["pickerStudies"] == 3  # the series picker offers every study of the patient
     initial = seen["steps"]["initial"]["viewports"]
     assert [v["nonBlank"] for v in initial[:2]] == [True, True]
     assert initial[0]["studyId"] != initial[1]["studyId"]

@@ -152,17 +152,28 @@ def test_choosing_a_current_study_marks_the_most_relevant_prior_and_offers_compa
             r"<div id=\"partage-viewer\" data-config='([^']*)'></div>", viewer.text).group(1)))
         assert config["current"] == current.id and config["prior"] == best.id
         assert config["layout"] == 2
-        assert len(config["studies"]) == 5  # every study of the patient, whatever the filter
-        first = next(s for s in config["studies"] if s["id"] == best.id)
+        # the page names the two studies on screen; the viewer lists the others later
+        assert [s["id"] for s in config["studies"]] == [current.id, best.id]
+        first = config["studies"][1]
         assert first == {"id": best.id, "site": SITE_B[0], "date": "2023-06-02",
                          "modality": "CT", "description": "Scanner thoracique",
                          "seriesUrl": f"/api/studies/{best.id}/series"}
+        listed = browser.get(f"{portal.url}{config['studiesUrl']}")
+        assert listed.status_code == 200
+        studies = listed.json()["studies"]
+        assert len(studies) == 5 and first in studies  # every study, whatever the filter
         four = browser.get(f"{portal.url}/patients/{quote(portal.patient_id, safe='')}/compare",
                            params={"current": current.id, "layout": 4})
         assert '"layout":4' in unescape(four.text) and f'"prior":"{best.id}"' in unescape(
             four.text)
         bad = browser.get(f"{base}/compare", params={"current": current.id, "layout": 3})
         assert bad.status_code == 400 and find_testids(bad, "error")
+        stranger = "00000000-0000-4000-8000-000000000000"  # no study of this patient
+        foreign = browser.get(f"{base}/compare", params={"current": current.id, "prior": stranger})
+        assert foreign.status_code == 404 and find_testids(foreign, "error")
+        unknown = browser.get(f"{portal.url}/api/patients/9999999999999/studies")
+        assert unknown.status_code == 404
+        assert unknown.headers["content-type"].startswith("application/problem+json")
 
 
 def test_a_patient_account_is_refused_with_a_clear_page(portal: Portal) -> None:

@@ -9,11 +9,12 @@ from typing import Annotated
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, HTTPException, Query, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from portal import patients, studies
 from portal.api.deps import (
+    Professional,
     ProfessionalPage,
     ProfessionalsOnly,
     Settings,
@@ -26,6 +27,7 @@ from portal.priors import PriorRanking, rank_priors
 from portal.studies import StudyEntry
 from portal.templating import render
 from portal.timeline import build_axis, site_colours
+from portal.viewerconfig import viewer_config, viewer_study
 
 router = APIRouter(tags=["pages"], default_response_class=HTMLResponse)
 
@@ -96,6 +98,22 @@ def _load(settings: PortalSettings, user: SignedInUser, patient: str
     if found is None:
         raise HTTPException(404, f"Aucun patient {patient} n'est connu de la région.")
     return found, studies.find_studies(settings, user.access_token, found.patient_id)
+
+
+def _load_pair(settings: PortalSettings, user: SignedInUser, patient: str, current: str,
+               prior: str) -> tuple[Patient, StudyEntry, StudyEntry]:
+    """The patient and two of their studies (one ITI-18 GetDocuments, not the whole list);
+    404 when the patient is unknown or a study is not theirs for this user."""
+    patient_id = patients.regional_id(patient, settings.regional_id_authority)
+    found = patients.get_patient(settings, user.access_token, patient_id) if patient_id else None
+    if found is None:
+        raise HTTPException(404, f"Aucun patient {patient} n'est connu de la région.")
+    theirs = [s for s in studies.get_studies(settings, user.access_token, [current, prior])
+              if s.patient_id == found.patient_id]
+    chosen = _study(theirs, current, "courant")
+    previous = _study(theirs, prior, "antérieur")
+    assert chosen is not None and previous is not None
+    return found, chosen, previous
 
 
 def _warm(request: Request, user: SignedInUser, study_ids: list[str]) -> None:
@@ -169,21 +187,6 @@ async def patient_page(
     })
 
 
-def viewer_config(all_studies: list[StudyEntry], current: StudyEntry,
-                  prior: StudyEntry | None, layout: int) -> dict[str, object]:
-    """The viewer's configuration (the contract with portal/viewer): every study the user may
-    see, the current one and its prior, the layout."""
-    return {
-        "studies": [{
-            "id": s.id, "site": s.site, "date": s.date, "modality": "/".join(s.modalities),
-            "description": s.description, "seriesUrl": f"/api/studies/{s.id}/series",
-        } for s in all_studies],
-        "current": current.id,
-        "prior": prior.id if prior else None,
-        "layout": layout,
-    }
-
-
 @router.get("/patients/{patient}/compare", summary="The comparison viewer")
 async def compare_page(
     request: Request, patient: str, user: ProfessionalPage, settings: Settings,
@@ -194,14 +197,29 @@ async def compare_page(
     if layout not in LAYOUTS:
         raise HTTPException(400, f"Disposition {layout} inconnue : 1, 2 ou 4 vues.")
     _warm(request, user, [current, *([prior] if prior else [])])  # while the page is built
-    found, all_studies = await run_in_threadpool(_load, settings, user, patient)
-    chosen = _study(all_studies, current, "courant")
-    assert chosen is not None
-    previous = _study(all_studies, prior, "antérieur") if prior else \
-        rank_priors(chosen, all_studies).best
-    config = viewer_config(all_studies, chosen, previous, layout)
+    if prior:  # the two studies on screen now; the viewer lists the others at studiesUrl
+        found, chosen, previous = await run_in_threadpool(_load_pair, settings, user, patient,
+                                                          current, prior)
+        known = [chosen] if previous.id == chosen.id else [chosen, previous]
+    else:  # the best prior is ranked among every study of the patient
+        found, known = await run_in_threadpool(_load, settings, user, patient)
+        chosen = _study(known, current, "courant")
+        assert chosen is not None
+        previous = rank_priors(chosen, known).best
+    config = viewer_config(found.patient_id, known, chosen, previous, layout)
     return render(request, "compare.html", {
         "patient": found, "current": chosen, "prior": previous,
         "config": json.dumps(config, ensure_ascii=False, separators=(",", ":")),
         "back": f"/patients/{quote(found.patient_id, safe='')}?current={chosen.id}",
     })
+
+
+@router.get("/api/patients/{patient}/studies", response_class=JSONResponse,
+            summary="Every study of the patient the user may see, as the viewer lists them")
+async def patient_studies(patient: str, user: Professional, settings: Settings
+                          ) -> dict[str, list[dict[str, object]]]:
+    """The comparison page's viewer fetches this after its first frames: its series picker
+    offers every study of the patient, from every site (ITI-18 FindDocuments with the user's
+    token, newest first)."""
+    _, found = await run_in_threadpool(_load, settings, user, patient)
+    return {"studies": [viewer_study(s) for s in found]}

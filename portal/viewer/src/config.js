@@ -1,5 +1,7 @@
 // The viewer's configuration, written by the portal into the page as
-// <div id="partage-viewer" data-config='{"studies": [...], "current": id, "prior": id|null, "layout": 1|2|4}'>.
+// <div id="partage-viewer" data-config='{"studies": [...], "studiesUrl": url?, "current": id,
+// "prior": id|null, "layout": 1|2|4}'>: `studies` holds at least the ones on screen; the
+// others of the patient, when the page does not list them, are read from `studiesUrl`.
 
 export const LAYOUTS = [1, 2, 4];
 
@@ -24,5 +26,7 @@ export function readConfig(root) {
   if (prior !== null && !ids.has(prior)) throw new Error(`data-config: prior study ${prior} is not listed`);
   const layout = config.layout ?? (prior ? 2 : 1);
   if (!LAYOUTS.includes(layout)) throw new Error(`data-config: layout must be one of ${LAYOUTS.join(', ')}`);
-  return { studies, current: config.current, prior, layout };
+  const studiesUrl = config.studiesUrl ?? null;
+  if (studiesUrl !== null && typeof studiesUrl !== 'string') throw new Error('data-config: studiesUrl must be a URL');
+  return { studies, studiesUrl, current: config.current, prior, layout };
 }

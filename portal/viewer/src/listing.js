@@ -7,7 +7,8 @@ import { TAG, orderInstances, value } from './dicomjson.js';
 /** Non-image modalities a viewport cannot show as a stack. */
 const NON_IMAGE = new Set(['SR', 'KO', 'PR', 'SEG', 'RTSTRUCT', 'RTPLAN', 'DOC', 'REG']);
 
-async function getJson(url, accept) {
+/** GET same-origin JSON; an Error naming the URL and status when it is not 200. */
+export async function getJson(url, accept) {
   const answer = await fetch(url, { headers: { Accept: accept }, credentials: 'same-origin' });
   if (!answer.ok) throw new Error(`GET ${url}: HTTP ${answer.status}`);
   return answer.json();

@@ -5,7 +5,7 @@ import { annotation, LengthTool } from '@cornerstonejs/tools';
 import { ENGINE_ID, PRIMARY_TOOLS, setPrimaryTool, startCornerstone } from './cornerstone.js';
 import { LAYOUTS } from './config.js';
 import { seriesImageIds } from './dicomweb.js';
-import { prefetchInitial, studyListing, thumbnailUrl } from './prefetch.js';
+import { getJson, prefetchInitial, studyListing, thumbnailUrl } from './prefetch.js';
 import { StackSync } from './sync.js';
 
 /** Window presets (width, centre) in Hounsfield units. */
@@ -62,6 +62,7 @@ export class ComparisonViewer {
     this.config = config;
     this.studies = new Map(config.studies.map((s) => [s.id, s]));
     this.listings = new Map(); // study id → Promise of its series listing
+    this.thumbnails = new Map(); // series UID → Promise of its thumbnail's object URL
     this.waiting = []; // queued listings' starters
     this.runningTasks = 0;
     this.layout = 0;
@@ -98,6 +99,19 @@ export class ComparisonViewer {
     if (failed) throw new Error(`viewport ${failed.index + 1}: ${failed.error}`);
     new ResizeObserver(() => this.engine.resize(true, true)).observe(this.grid);
     this.renderPicker();
+    if (this.config.studiesUrl) this.listOtherStudies(this.config.studiesUrl);
+  }
+
+  /** The patient's other studies for the picker, read once the viewports show their frames. */
+  async listOtherStudies(url) {
+    try {
+      const { studies } = await getJson(url, 'application/json');
+      const added = (studies ?? []).filter((s) => s?.id && s.seriesUrl && !this.studies.has(s.id));
+      for (const study of added) this.studies.set(study.id, study);
+      if (added.length) this.renderPicker();
+    } catch (error) {
+      this.picker.append(el('p', { className: 'pv-error' }, `Other studies: ${error.message}`));
+    }
   }
 
   /**
@@ -421,7 +435,11 @@ export class ComparisonViewer {
     while (queue.length) {
       const [thumb, listing, series] = queue.shift();
       try {
-        const url = await thumbnailUrl(listing.wadoRoot, listing.study.studyInstanceUid, series);
+        if (!this.thumbnails.has(series.seriesInstanceUid)) {
+          this.thumbnails.set(series.seriesInstanceUid,
+            thumbnailUrl(listing.wadoRoot, listing.study.studyInstanceUid, series));
+        }
+        const url = await this.thumbnails.get(series.seriesInstanceUid);
         thumb.replaceChildren(el('img', { src: url, alt: series.description ?? 'series' }));
         thumb.classList.remove('pv-thumb-placeholder');
       } catch {
