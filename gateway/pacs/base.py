@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from pydicom.dataset import Dataset
 
@@ -142,4 +142,15 @@ class Pacs(Protocol):
 
     def close(self) -> None:
         """Release connections and threads."""
+        ...
+
+
+@runtime_checkable
+class MetadataPacs(Pacs, Protocol):
+    """A PACS that answers instance metadata itself (DICOMweb WADO-RS metadata): the gateway
+    then describes a series it has not cached without moving any pixel data."""
+
+    def metadata(self, study_instance_uid: str,
+                 series_instance_uid: str | None = None) -> list[dict[str, Any]]:
+        """DICOM JSON of every instance (PS3.18 §F.2); ``[]`` when the PACS lacks them."""
         ...

@@ -133,6 +133,28 @@ def test_metadata_points_its_bulk_data_back_to_the_gateway(
     assert len(whole.json()) == 6
 
 
+def test_dicomweb_pacs_describes_an_uncached_series_without_moving_pixels(
+        gateway: RunningGateway, study: StoredStudy) -> None:
+    """A DICOMweb PACS answers metadata itself: nothing of the series lands in the gateway's
+    cache for it (the viewer's first frame does not wait for the whole series)."""
+    ds = study.datasets[2]
+    metadata = client(gateway).retrieve_series_metadata(
+        study.study_instance_uid, str(ds.SeriesInstanceUID))
+    assert all(item["7FE00010"]["BulkDataURI"].startswith(f"{gateway.url}/wado-rs/")
+               for item in metadata)
+    assert not any("BulkDataURI" in v for item in metadata for t, v in item.items()
+                   if t != "7FE00010" and isinstance(v, dict))
+    cache = gateway.settings.resolved_cache_dir()
+    cached = sum(f.stat().st_size for f in cache.rglob("*") if f.is_file()
+                 and f.suffix != ".json")
+    moved = sum(len(d.PixelData) for d in study.datasets
+                if d.SeriesInstanceUID == ds.SeriesInstanceUID)
+    if gateway.settings.pacs_adapter == "dicomweb":
+        assert cached < moved
+    else:  # DIMSE has no metadata query: the instances are read (and kept) to describe them
+        assert cached >= moved
+
+
 def test_rendered_instance_and_frame(gateway: RunningGateway, study: StoredStudy) -> None:
     ds = study.datasets[0]
     base = (f"{gateway.url}/wado-rs/studies/{ds.StudyInstanceUID}/series/"

@@ -33,6 +33,7 @@ from gateway.api.media import (
 from gateway.api.serving import instance, permit, resolve, started
 from gateway.api.streaming import ThreadedBody
 from gateway.cache import Held
+from gateway.pacs.base import MetadataPacs
 from gateway.retrieve import Selection, read
 from partage.auth import Principal
 
@@ -71,6 +72,29 @@ def _window(value: str | None) -> tuple[float, float] | None:
     return center, width
 
 
+def _from_pacs_metadata(pacs: MetadataPacs, selection: Selection, base: str,
+                        media_type: str) -> Response:
+    """Metadata of a series or study the cache does not hold, as the PACS describes it (no
+    pixel data crosses): pixel data points at this gateway's frames, and other bulk data the
+    PACS would serve itself is left out, so nothing in the answer leads past the gateway."""
+    models = pacs.metadata(selection.study_instance_uid, selection.series_uid)
+    if not models:
+        raise HTTPException(404, f"the PACS has no metadata for study "
+                                 f"{selection.study_instance_uid}")
+    for model in models:
+        for tag in [t for t, v in model.items() if isinstance(v, dict) and "BulkDataURI" in v]:
+            if tag != "7FE00010":
+                del model[tag]
+        pixels = model.get("7FE00010")
+        if pixels is not None:
+            sop = model["00080018"]["Value"][0]
+            series = model["0020000E"]["Value"][0]
+            pixels["BulkDataURI"] = (
+                f"{base}/studies/{selection.study_instance_uid}/series/{series}/instances/"
+                f"{sop}/frames/{_frames_of(selection, sop, model)}")
+    return Response(json.dumps(models), media_type=media_type)
+
+
 def make_router(ctx: GatewayContext) -> APIRouter:
     router = APIRouter(prefix="/wado-rs", tags=["wado-rs"])
     authenticated = ctx.principal()
@@ -104,6 +128,8 @@ def make_router(ctx: GatewayContext) -> APIRouter:
             raise _not_acceptable(request, " or ".join(DICOM_JSON))
         selection = resolve(pacs, study, series, sop, ctx.cache)
         base = f"{ctx.settings.public_url.rstrip('/')}/wado-rs"
+        if sop is None and isinstance(pacs, MetadataPacs) and not _cached(study, series):
+            return _from_pacs_metadata(pacs, selection, base, media_type)
 
         def items() -> Iterator[str]:
             for head, data in read(pacs, ctx.cache, selection):
@@ -121,6 +147,12 @@ def make_router(ctx: GatewayContext) -> APIRouter:
             yield b"]"
 
         return StreamingResponse(array(started(items())), media_type=media_type)
+
+    def _cached(study: str, series: str | None) -> bool:
+        held = ctx.cache.hold(study, series)
+        if held is not None:
+            held.release()
+        return held is not None
 
     def one_instance(principal: Principal, study: str, series: str, sop: str) -> bytes:
         permit(principal, study)
