@@ -126,6 +126,8 @@ def run(config: Config) -> dict:
         "load_and_publish_s": round(published_s, 1),
         "targets": {"timeline_s": TARGET_S, "first_prior_frame_s": TARGET_S},
         "targets_met": timeline_s <= TARGET_S and prior_s <= TARGET_S,
+        # the comparison page's milestones, ms from its navigation start (viewer user timing)
+        "compare_marks_ms": seen["compareMarks"],
         "screenshot": seen["screenshot"],
     }
 
@@ -138,5 +140,7 @@ def table(result: dict) -> str:
         f"  sign-in → timeline rendered     {result['timeline_s']:.3f} s  (target ≤ {TARGET_S} s)",
         f"  compare → prior's first frame   {result['first_prior_frame_s']:.3f} s  "
         f"(target ≤ {TARGET_S} s; prior at {result['prior_site']})",
+        "  compare page, ms from its navigation: " + ", ".join(
+            f"{name.removeprefix('partage:')} {ms}" for name, ms in result["compare_marks_ms"].items()),
         f"  targets met: {result['targets_met']}; screenshot {result['screenshot']}",
     ])

@@ -1,8 +1,9 @@
 // The comparison viewer: a toolbar, a series picker listing every study of the patient, and a
 // grid of 1, 2 or 4 stack viewports, each able to show any series of any study (any site).
 import { Enums, eventTarget, metaData, utilities } from '@cornerstonejs/core';
-import { annotation, LengthTool } from '@cornerstonejs/tools';
-import { ENGINE_ID, PRIMARY_TOOLS, setPrimaryTool, startCornerstone } from './cornerstone.js';
+import {
+  ENGINE_ID, PRIMARY_TOOLS, setPrimaryTool, startRendering, startTools,
+} from './cornerstone.js';
 import { LAYOUTS } from './config.js';
 import { seriesImageIds } from './dicomweb.js';
 import { getJson, prefetchInitial, studyListing, thumbnailUrl } from './prefetch.js';
@@ -80,12 +81,10 @@ export class ComparisonViewer {
     // the two studies on screen are listed, and their series' metadata fetched, while
     // Cornerstone starts (already under way when the page's prefetch module ran)
     const initial = prefetchInitial(this.config);
-    const { engine, tools } = await startCornerstone();
+    this.engine = startRendering();
     performance.mark('partage:cornerstone-started');
-    this.engine = engine;
-    this.tools = tools;
+    const tools = startTools(); // its own chunk, loaded while the first frames come
     this.sync = new StackSync(() => this.shownSlots().map((s) => this.viewport(s)));
-    setPrimaryTool(tools, this.tool);
     const { first, second, priorError } = await initial;
     if (priorError) this.slots[1].error = priorError; // the current study is still worth showing
     this.setSyncEnabled(
@@ -95,11 +94,23 @@ export class ComparisonViewer {
     await this.setLayout(this.config.layout, false);
     eventTarget.addEventListener(Enums.Events.IMAGE_LOAD_FAILED, (event) => this.onLoadFailed(event.detail));
     await Promise.all([first, second].map((choice, i) => choice && this.loadSeries(i, choice.studyId, choice.series.seriesInstanceUid)));
+    performance.mark('partage:viewports-rendered');
+    this.attachTools(await tools);
     const failed = this.slots.find((slot) => slot.error);
     if (failed) throw new Error(`viewport ${failed.index + 1}: ${failed.error}`);
     new ResizeObserver(() => this.engine.resize(true, true)).observe(this.grid);
     this.renderPicker();
     if (this.config.studiesUrl) this.listOtherStudies(this.config.studiesUrl);
+  }
+
+  /** The tools take over every enabled viewport, the toolbar's tool on the left button. */
+  attachTools(tools) {
+    this.tools = tools;
+    for (const slot of this.slots.filter((s) => s.enabled)) {
+      tools.adopt(slot.element, slot.viewportId);
+      tools.group.addViewport(slot.viewportId, ENGINE_ID);
+    }
+    setPrimaryTool(tools.group, this.tool);
   }
 
   /** The patient's other studies for the picker, read once the viewports show their frames. */
@@ -223,7 +234,7 @@ export class ComparisonViewer {
       viewportId: slot.viewportId, type: Enums.ViewportType.STACK, element: slot.element,
       defaultOptions: { background: [0, 0, 0] },
     });
-    this.tools.addViewport(slot.viewportId, ENGINE_ID);
+    this.tools?.group.addViewport(slot.viewportId, ENGINE_ID);
     slot.enabled = true;
     slot.onChange = () => this.updateOverlay(slot);
     for (const type of [Enums.Events.STACK_NEW_IMAGE, Enums.Events.VOI_MODIFIED, Enums.Events.IMAGE_RENDERED]) {
@@ -241,7 +252,7 @@ export class ComparisonViewer {
       slot.element.removeEventListener(type, slot.onChange);
     }
     this.sync.unwatch(slot.element);
-    this.tools.removeViewports(ENGINE_ID, slot.viewportId);
+    this.tools?.group.removeViewports(ENGINE_ID, slot.viewportId);
     this.engine.disableElement(slot.viewportId);
     slot.enabled = false;
   }
@@ -327,7 +338,8 @@ export class ComparisonViewer {
   }
 
   setTool(key) {
-    setPrimaryTool(this.tools, key);
+    if (!PRIMARY_TOOLS[key]) throw new Error(`unknown tool ${key}`);
+    if (this.tools) setPrimaryTool(this.tools.group, key);
     this.tool = key;
     for (const name of Object.keys(PRIMARY_TOOLS)) this.buttons[`tool-${name}`].setAttribute('aria-pressed', String(name === key));
   }
@@ -360,9 +372,9 @@ export class ComparisonViewer {
 
   /** Length annotations drawn on this viewport's series, with their lengths. */
   measurements(slot) {
-    if (!slot.enabled || !slot.imageIds.length) return [];
+    if (!this.tools || !slot.enabled || !slot.imageIds.length) return [];
     const ids = new Set(slot.imageIds);
-    return (annotation.state.getAnnotations(LengthTool.toolName, slot.element) ?? [])
+    return (this.tools.annotation.state.getAnnotations(PRIMARY_TOOLS.length, slot.element) ?? [])
       .filter((a) => ids.has(a.metadata?.referencedImageId))
       .map((a) => {
         const stats = Object.values(a.data?.cachedStats ?? {})[0] ?? {};
