@@ -16,6 +16,7 @@ SERVICES = {
     "repository": ("repository.main:create_app", "repository.core.config:RepositorySettings"),
     "gateway": ("gateway.main:create_app", "gateway.core.config:GatewaySettings"),
     "portal": ("portal.main:create_app", "portal.core.config:PortalSettings"),
+    "consent": ("consent.main:create_app", "consent.core.config:ConsentSettings"),
 }
 
 #: bearer token sent to the endpoints under test with ``--against`` (``--token``)

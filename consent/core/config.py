@@ -1,0 +1,27 @@
+"""Consent service settings (environment prefix ``PARTAGE_CONSENT_``)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic_settings import SettingsConfigDict
+
+from partage.settings import ServiceSettings
+
+
+class ConsentSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="PARTAGE_CONSENT_", extra="ignore")
+
+    port: int = 8060
+    #: what a patient who has not chosen gets: ``opt-out`` shares until the patient objects (the
+    #: French DMP), ``opt-in`` shares nothing until the patient agrees
+    region_default: Literal["opt-out", "opt-in"] = "opt-out"
+    #: whether emergency ("break the glass") access is allowed for a patient who has not said:
+    #: allowed, as the DMP's "accès en mode bris de glace" is unless the patient objects
+    emergency_default: bool = True
+    #: assigning authority (OID) of the regional patient IDs (INS): test INS here,
+    #: 1.2.250.1.213.1.4.8 in production
+    regional_authority: str = "1.2.250.1.213.1.4.10"
+
+    def sqlite_name(self) -> str:
+        return "consent.sqlite"

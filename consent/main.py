@@ -1,0 +1,39 @@
+"""The consent service's app factory: the one place where its parts are wired."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from consent.api.deps import ConsentContext
+from consent.core.config import ConsentSettings
+from partage.db import Database, migrate
+
+ALEMBIC_DIR = Path(__file__).parent / "alembic"
+
+
+def create_app(settings: ConsentSettings | None = None) -> FastAPI:
+    settings = settings or ConsentSettings()
+    db = Database(settings.resolved_database_url())
+    migrate(db.engine, ALEMBIC_DIR)
+    ctx = ConsentContext(settings=settings, db=db)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):  # type: ignore[no-untyped-def]
+        try:
+            yield
+        finally:
+            db.engine.dispose()
+
+    app = FastAPI(title="Partage consent", version="0.1.0", lifespan=lifespan)
+    app.state.ctx = ctx
+
+    @app.get("/health", tags=["ops"], summary="Liveness and database check")
+    def health() -> dict[str, str]:
+        with db.session() as session:
+            session.connection().exec_driver_sql("SELECT 1")
+        return {"status": "ok"}
+
+    return app

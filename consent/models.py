@@ -1,0 +1,58 @@
+"""Consent tables (SQLAlchemy 2).
+
+A patient's policy is never updated in place: every change is a new ``consent_policies`` row with
+the next version number, who made it and when, so the history is the table itself and a
+decision can name the version it was made on. Set-valued parts of a policy (hidden studies,
+blocked sites …) are JSON arrays of the version's snapshot: they are only ever read whole.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Integer,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+#: 64-bit keys on PostgreSQL; SQLite only auto-increments INTEGER PRIMARY KEY
+_BIGINT = BigInteger().with_variant(Integer, "sqlite")
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class PolicyVersion(Base):
+    """One version of one patient's sharing policy."""
+
+    __tablename__ = "consent_policies"
+
+    id: Mapped[int] = mapped_column(_BIGINT, primary_key=True, autoincrement=True)
+    #: the regional INS in strict CX form ``id^^^&oid&ISO``
+    patient_id: Mapped[str] = mapped_column(String(256), index=True)
+    #: 1, 2, 3 … per patient; (patient_id, version) is unique so concurrent writers cannot both
+    #: create the same version
+    version: Mapped[int] = mapped_column(Integer)
+    #: ``default`` (follow the region), ``share`` or ``block`` (all sharing)
+    base: Mapped[str] = mapped_column(String(16))
+    #: emergency access: ``None`` follows the region's default
+    emergency_access: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    hidden_studies: Mapped[list[Any]] = mapped_column(JSON)
+    hidden_documents: Mapped[list[Any]] = mapped_column(JSON)
+    blocked_sites: Mapped[list[Any]] = mapped_column(JSON)
+    blocked_professionals: Mapped[list[Any]] = mapped_column(JSON)
+    allowed_professionals: Mapped[list[Any]] = mapped_column(JSON)
+    #: who made this version: token subject and the role it acted in (patient, region-admin)
+    author: Mapped[str] = mapped_column(String(256))
+    author_role: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (UniqueConstraint("patient_id", "version", name="uq_policy_version"),)
