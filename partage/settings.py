@@ -40,6 +40,14 @@ class ServiceSettings(BaseSettings):
     organisation_claim: str = "organisation"
     purpose_of_use_claim: str = "purpose_of_use"
     name_claim: str = "name"
+    # -- ATNA audit (ITI-20): where this service's audit messages go (partage/audit.py) --------
+    #: audit record repository's ``POST /audit`` URL; empty: not sent over HTTP
+    audit_url: str = ""
+    #: syslog destinations, comma separated: ``udp://host:port`` (RFC 5426), ``tls://host:port``
+    #: (RFC 5425)
+    audit_syslog: str = ""
+    #: CA bundle the TLS syslog receiver's certificate is checked against (empty: system CAs)
+    audit_ca_file: str = ""
 
     def token_validator(self) -> TokenValidator:
         """The validator of this service's bearer tokens (keys fetched on first use)."""
