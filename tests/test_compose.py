@@ -18,14 +18,20 @@ import yaml
 from partage.cli import SERVICES
 
 ROOT = Path(__file__).resolve().parent.parent
-#: ports the infrastructure images listen on (postgres: image default; minio: its --address)
-INFRASTRUCTURE_PORTS = {"postgres": 5432, "minio": 9000}
+#: ports the infrastructure images listen on (postgres: image default; minio: its --address;
+#: keycloak: its KC_HTTP_PORT)
+INFRASTRUCTURE_PORTS = {"postgres": 5432, "minio": 9000, "keycloak": 8180}
 #: where a site PACS container reads its Orthanc configuration (deploy/orthanc/Dockerfile)
 ORTHANC_CONFIG = "/etc/partage/orthanc.json"
+#: where Keycloak's --import-realm reads realm files
+KEYCLOAK_IMPORT = "/opt/keycloak/data/import/"
+#: what the portal registers as its redirect URI (portal/signin.py), after its public URL
+PORTAL_CALLBACK = "/auth/callback"
 #: settings naming addresses outside the stack: how consumers reach a gateway, the region's IdP
 EXTERNAL_URLS = {"PARTAGE_GATEWAY_PUBLIC_URL", "PARTAGE_GATEWAY_ISSUER",
                  "PARTAGE_REGISTRY_ISSUER", "PARTAGE_REPOSITORY_ISSUER",
-                 "PARTAGE_PORTAL_PUBLIC_URL", "PARTAGE_PORTAL_ISSUER"}
+                 "PARTAGE_PORTAL_PUBLIC_URL", "PARTAGE_PORTAL_ISSUER",
+                 "KC_HOSTNAME", "PORTAL_PUBLIC_URL"}
 _INTERPOLATION = re.compile(r"\$\{(\w+)(?::?[-?]([^}]*))?\}")
 
 
@@ -243,3 +249,128 @@ def test_site_pacs_image_is_the_tested_orthanc(compose: dict[str, Any]) -> None:
         assert f'ENTRYPOINT ["{ORTHANC_BINARY}"]' in dockerfile
         assert f'CMD ["{ORTHANC_CONFIG}"]' in dockerfile
         assert "TCP_NODELAY=1" in dockerfile
+
+
+# -- Keycloak: the realm the stack imports gives every service what it expects ---------------------
+_PLACEHOLDER = re.compile(r"\$\{(\w+)\}")
+
+
+def _resolve(value: Any, env: dict[str, str]) -> Any:
+    """The realm file with Keycloak's import-time ``${VAR}`` placeholders filled from ``env``
+    (an unset variable fails the test: Keycloak would import the literal text)."""
+    if isinstance(value, str):
+        return _PLACEHOLDER.sub(lambda m: env[m.group(1)], value)
+    if isinstance(value, list):
+        return [_resolve(v, env) for v in value]
+    if isinstance(value, dict):
+        return {k: _resolve(v, env) for k, v in value.items()}
+    return value
+
+
+@pytest.fixture(scope="module")
+def realm(compose: dict[str, Any]) -> dict[str, Any]:
+    keycloak = compose["services"]["keycloak"]
+    assert keycloak["command"] == ["start-dev", "--import-realm"]
+    files = [v.split(":")[0] for v in keycloak["volumes"]
+             if v.split(":")[1].startswith(KEYCLOAK_IMPORT)]
+    assert len(files) == 1, "one realm file is imported"
+    return _resolve(json.loads((ROOT / files[0]).read_text()),  # type: ignore[no-any-return]
+                    _environment(keycloak))
+
+
+def _partage_environments(compose: dict[str, Any]) -> dict[str, tuple[str, dict[str, str]]]:
+    """Each Partage container's settings prefix and environment, by compose service name."""
+    found = {}
+    for name, service in compose["services"].items():
+        if partage := _partage_service(service):
+            prefix = _settings_class(partage).model_config["env_prefix"]
+            found[name] = (prefix, _environment(service))
+    return found
+
+
+def _client(realm: dict[str, Any], client_id: str) -> dict[str, Any]:
+    matches = [c for c in realm["clients"] if c["clientId"] == client_id]
+    assert len(matches) == 1, f"no client {client_id!r} in the realm"
+    return matches[0]
+
+
+def test_keycloak_is_pinned_and_every_service_trusts_its_realm(
+        compose: dict[str, Any], realm: dict[str, Any]) -> None:
+    keycloak = compose["services"]["keycloak"]
+    image, _, tag = keycloak["image"].partition(":")
+    assert image == "quay.io/keycloak/keycloak" and re.fullmatch(r"\d+\.\d+\.\d+", tag)
+    issuer = f"{_environment(keycloak)['KC_HOSTNAME']}/realms/{realm['realm']}"
+    for name, (prefix, env) in _partage_environments(compose).items():
+        assert env.get(f"{prefix}ISSUER") == issuer, f"{name} trusts another issuer"
+
+
+def test_tokens_carry_the_audience_and_claims_services_read(
+        compose: dict[str, Any], realm: dict[str, Any]) -> None:
+    scopes = {s["name"]: s for s in realm["clientScopes"]}
+    mappers = [m for client in realm["clients"]
+               for name in client["defaultClientScopes"] if name in scopes
+               for m in scopes[name]["protocolMappers"]]
+    audiences = {m["config"]["included.custom.audience"] for m in mappers
+                 if m["protocolMapper"] == "oidc-audience-mapper"}
+    claims = {m["config"]["claim.name"] for m in mappers if "claim.name" in m["config"]}
+    for client in realm["clients"]:
+        assert "partage" in client["defaultClientScopes"], client["clientId"]
+    for name, (prefix, env) in _partage_environments(compose).items():
+        fields = _settings_class(_partage_service(compose["services"][name]) or "").model_fields
+        setting = lambda key: env.get(f"{prefix}{key.upper()}", fields[key].default)  # noqa: E731
+        assert setting("audience") in audiences, name
+        for key in ("roles_claim", "rpps_claim", "organisation_claim"):
+            assert setting(key) in claims, f"{name}: no mapper gives {setting(key)!r}"
+    role_mappers = [m for m in mappers if m["protocolMapper"] == "oidc-usermodel-realm-role-mapper"]
+    assert role_mappers and all(m["config"]["multivalued"] == "true" for m in role_mappers)
+    assert {"organisation_oid", "ins"} <= claims
+
+
+def test_demo_users_have_realm_roles_and_declared_attributes(realm: dict[str, Any]) -> None:
+    roles = {r["name"] for r in realm["roles"]["realm"]}
+    assert roles >= {"radiologist", "physician", "patient", "site-admin", "region-admin",
+                     "site-gateway"}
+    profile = json.loads(realm["components"]["org.keycloak.userprofile.UserProfileProvider"][0]
+                         ["config"]["kc.user.profile.config"][0])
+    declared = {a["name"] for a in profile["attributes"]}
+    people = [u for u in realm["users"] if "serviceAccountClientId" not in u]
+    assert {r for u in people for r in u["realmRoles"]} >= {"radiologist", "physician",
+                                                            "patient", "region-admin"}
+    for user in people:
+        assert set(user["realmRoles"]) <= roles, user["username"]
+        assert set(user.get("attributes", {})) <= declared, user["username"]
+        if "patient" in user["realmRoles"]:
+            assert user["attributes"]["ins"], user["username"]
+        if {"radiologist", "physician"} & set(user["realmRoles"]):
+            assert user["attributes"]["rpps"] and user["attributes"]["organisation_oid"]
+
+
+def test_portal_client_is_confidential_with_pkce_and_the_portal_s_redirect(
+        compose: dict[str, Any], realm: dict[str, Any]) -> None:
+    env = _environment(compose["services"]["portal"])
+    client = _client(realm, env["PARTAGE_PORTAL_CLIENT_ID"])
+    public_url = env["PARTAGE_PORTAL_PUBLIC_URL"].rstrip("/")
+    assert not client["publicClient"] and client["secret"] == env["PARTAGE_PORTAL_CLIENT_SECRET"]
+    assert client["standardFlowEnabled"] and not client["implicitFlowEnabled"]
+    assert client["attributes"]["pkce.code.challenge.method"] == "S256"
+    assert client["redirectUris"] == [public_url + PORTAL_CALLBACK]
+    assert client["attributes"]["post.logout.redirect.uris"] == public_url + "/"
+
+
+def test_every_gateway_has_a_service_account_for_its_own_site(
+        compose: dict[str, Any], realm: dict[str, Any]) -> None:
+    gateways = {name: env for name, (prefix, env) in _partage_environments(compose).items()
+                if prefix == "PARTAGE_GATEWAY_"}
+    assert len(gateways) == 2
+    accounts = {u["serviceAccountClientId"]: u for u in realm["users"]
+                if "serviceAccountClientId" in u}
+    for name, env in gateways.items():
+        client = _client(realm, env["PARTAGE_GATEWAY_CLIENT_ID"])
+        assert client["serviceAccountsEnabled"] and not client["standardFlowEnabled"], name
+        assert client["secret"] == env["PARTAGE_GATEWAY_CLIENT_SECRET"], name
+        hardcoded = {m["config"]["claim.name"]: m["config"]["claim.value"]
+                     for m in client["protocolMappers"]
+                     if m["protocolMapper"] == "oidc-hardcoded-claim-mapper"}
+        assert hardcoded["site"] == env["PARTAGE_GATEWAY_SITE_OID"], name
+        assert hardcoded["organisation_oid"] == env["PARTAGE_GATEWAY_SITE_OID"], name
+        assert accounts[client["clientId"]]["realmRoles"] == ["site-gateway"], name
