@@ -7,7 +7,9 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from consent.api import problems
 from consent.api.deps import ConsentContext
+from consent.api.routes import decisions, fhir, policies
 from consent.core.config import ConsentSettings
 from partage.db import Database, migrate
 
@@ -29,6 +31,10 @@ def create_app(settings: ConsentSettings | None = None) -> FastAPI:
 
     app = FastAPI(title="Partage consent", version="0.1.0", lifespan=lifespan)
     app.state.ctx = ctx
+    problems.install(app)
+    app.include_router(policies.router)
+    app.include_router(decisions.router)
+    app.include_router(fhir.router)
 
     @app.get("/health", tags=["ops"], summary="Liveness and database check")
     def health() -> dict[str, str]:

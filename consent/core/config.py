@@ -22,6 +22,9 @@ class ConsentSettings(ServiceSettings):
     #: assigning authority (OID) of the regional patient IDs (INS): test INS here,
     #: 1.2.250.1.213.1.4.8 in production
     regional_authority: str = "1.2.250.1.213.1.4.10"
+    #: caller roles that may ask the decision API about any user (the registry, the gateways,
+    #: the portal); a professional may ask only about themself
+    decision_service_roles: list[str] = ["service", "site-gateway"]
 
     def sqlite_name(self) -> str:
         return "consent.sqlite"

@@ -1,0 +1,77 @@
+"""A patient's sharing policy: the current version, a new version, the history."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Response
+from sqlalchemy.exc import IntegrityError
+
+from consent import crud
+from consent.api.deps import Caller, ConsentContext, Ctx, may_read, may_write
+from consent.api.problems import Problem
+from consent.decision import effective_emergency, effective_sharing
+from consent.policy import Policy
+from consent.schemas import Effective, PolicyHistory, PolicyIn, PolicyOut
+
+router = APIRouter(prefix="/patients/{ins}/policy", tags=["policy"])
+
+
+def etag(policy: Policy) -> str:
+    return f'"{policy.version}"'
+
+
+def _out(ctx: ConsentContext, policy: Policy) -> PolicyOut:
+    effective = Effective(region_default=ctx.rules.default.value,
+                          sharing=effective_sharing(policy, ctx.rules),
+                          emergency_access=effective_emergency(policy, ctx.rules))
+    return PolicyOut.of(policy, effective)
+
+
+@router.get("", response_model=PolicyOut, summary="The patient's current policy (version 0: "
+            "never chosen, region defaults); ETag is its version")
+def read(ins: str, ctx: Ctx, caller: Caller, response: Response) -> PolicyOut:
+    patient = ctx.patient_cx(ins)
+    may_read(ctx, caller, patient)
+    with ctx.db.session() as session:
+        policy = crud.current(session, patient=patient)
+    response.headers["ETag"] = etag(policy)
+    return _out(ctx, policy)
+
+
+@router.put("", response_model=PolicyOut, summary="Record a new version of the patient's "
+            "policy (by the patient only); If-Match: the version it replaces")
+def write(ins: str, body: PolicyIn, ctx: Ctx, caller: Caller, response: Response,
+          if_match: Annotated[str | None, Header()] = None) -> PolicyOut:
+    patient = ctx.patient_cx(ins)
+    may_write(ctx, caller, patient)
+    try:
+        wanted = Policy(patient=patient, base=body.base, emergency_access=body.emergency_access,
+                        hidden_studies=frozenset(body.hidden_studies),
+                        hidden_documents=frozenset(body.hidden_documents),
+                        blocked_sites=frozenset(body.blocked_sites),
+                        blocked_professionals=frozenset(body.blocked_professionals),
+                        allowed_professionals=frozenset(body.allowed_professionals))
+    except ValueError as exc:
+        raise Problem(400, str(exc)) from exc
+    try:
+        with ctx.db.session() as session:
+            if if_match is not None and if_match != etag(crud.current(session, patient=patient)):
+                raise Problem(412, "the policy changed since it was read: read it again")
+            policy = crud.append(session, policy=wanted, author=caller.subject,
+                                 author_role="patient")
+    except IntegrityError as exc:
+        raise Problem(409, "another change of this policy was recorded at the same time: "
+                      "read it again") from exc
+    response.headers["ETag"] = etag(policy)
+    return _out(ctx, policy)
+
+
+@router.get("/history", response_model=PolicyHistory, summary="Every version of the "
+            "patient's policy, oldest first, with who made it and when")
+def history(ins: str, ctx: Ctx, caller: Caller) -> PolicyHistory:
+    patient = ctx.patient_cx(ins)
+    may_read(ctx, caller, patient)
+    with ctx.db.session() as session:
+        versions = crud.history(session, patient=patient)
+    return PolicyHistory(patient=patient, versions=[_out(ctx, p) for p in versions])

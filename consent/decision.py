@@ -1,0 +1,151 @@
+"""The policy decision point's logic: a pure function of (policy, region rules, request).
+
+Rules, first match wins (so a refusal the patient asked for can never be overridden):
+
+1. the user holds no care role                        → deny  ``not-a-professional``
+2. the purpose of use is not care (TREAT, ETREAT)     → deny  ``purpose-not-allowed``
+3. the study or document is hidden                    → deny  ``patient-hid-study``
+4. the study's site, or the user's organisation, is a
+   site the patient blocked                           → deny  ``patient-blocked-site``
+5. the user's RPPS is blocked                         → deny  ``patient-blocked-professional``
+6. emergency (ETREAT): without a written reason       → deny  ``emergency-reason-missing``
+   where the patient (or region) forbids it           → deny  ``emergency-not-allowed``
+   otherwise                                          → permit ``emergency-access``
+7. the user's RPPS is allowed by name                 → permit ``patient-allowed-professional``
+8. the base choice: block                             → deny  ``patient-opted-out``
+   share                                              → permit ``patient-opted-in``
+   region default opt-out                             → permit ``region-opt-out``
+   region default opt-in                              → deny  ``patient-not-opted-in``
+
+Texts never reveal what is hidden or blocked beyond "at the patient's request".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from consent.policy import Base, Policy, RegionDefault
+
+#: roles of people caring for patients; admins and services are not, whatever they hold
+CARE_ROLES = frozenset({"radiologist", "physician"})
+#: HL7 v3 PurposeOfUse codes of care: treatment and emergency treatment
+TREAT, ETREAT = "TREAT", "ETREAT"
+
+#: reason code → text shown to the user (and kept in audit records)
+REASONS: dict[str, str] = {
+    "not-a-professional": "only professionals caring for the patient may see shared images",
+    "purpose-not-allowed": "shared images may be seen for care only (TREAT or ETREAT)",
+    "patient-hid-study": "hidden at the patient's request",
+    "patient-blocked-site": "not shared with or from this site at the patient's request",
+    "patient-blocked-professional": "not shared with you at the patient's request",
+    "emergency-reason-missing": "an emergency access needs a written reason",
+    "emergency-not-allowed": "the patient does not allow emergency access",
+    "emergency-access": "emergency access, recorded and shown to the patient",
+    "patient-allowed-professional": "shared with you by name by the patient",
+    "patient-opted-out": "the patient does not share their images",
+    "patient-opted-in": "shared by the patient",
+    "region-opt-out": "shared: the patient has not objected",
+    "patient-not-opted-in": "the patient has not agreed to share their images",
+}
+
+
+@dataclass(frozen=True)
+class RegionRules:
+    """What applies where the patient has not chosen."""
+
+    default: RegionDefault = RegionDefault.OPT_OUT
+    emergency_access: bool = True
+
+
+@dataclass(frozen=True)
+class User:
+    """The person on whose behalf access is asked (claims of their token)."""
+
+    sub: str
+    rpps: str = ""
+    roles: frozenset[str] = frozenset()
+    organisation_oid: str = ""
+
+
+@dataclass(frozen=True)
+class Target:
+    """What is asked for: a study and/or a document, and the site holding it."""
+
+    study_instance_uid: str = ""
+    document_unique_id: str = ""
+    site_oid: str = ""
+
+
+@dataclass(frozen=True)
+class Request:
+    user: User
+    target: Target = Target()
+    purpose_of_use: str = TREAT
+    emergency_reason: str = ""
+
+
+@dataclass(frozen=True)
+class Decision:
+    permit: bool
+    code: str
+    policy_version: int
+
+    @property
+    def text(self) -> str:
+        return REASONS[self.code]
+
+
+def decide(policy: Policy, rules: RegionRules, request: Request) -> Decision:
+    """Permit or deny ``request`` under ``policy`` (rules in the module docstring)."""
+    permit, code = _judge(policy, rules, request)
+    return Decision(permit, code, policy.version)
+
+
+def decide_many(policy: Policy, rules: RegionRules, user: User, targets: Iterable[Target],
+                purpose_of_use: str = TREAT, emergency_reason: str = "") -> list[Decision]:
+    """One decision per target, in order, for one user (a query answer's filter)."""
+    return [decide(policy, rules, Request(user, t, purpose_of_use, emergency_reason))
+            for t in targets]
+
+
+def effective_sharing(policy: Policy, rules: RegionRules) -> bool:
+    """Whether the base choice shares, the region's default filling a ``default`` choice."""
+    if policy.base is Base.DEFAULT:
+        return rules.default is RegionDefault.OPT_OUT
+    return policy.base is Base.SHARE
+
+
+def effective_emergency(policy: Policy, rules: RegionRules) -> bool:
+    """Whether emergency access is allowed, the region's default filling an unset choice."""
+    return rules.emergency_access if policy.emergency_access is None else policy.emergency_access
+
+
+def _judge(policy: Policy, rules: RegionRules, request: Request) -> tuple[bool, str]:
+    user, target = request.user, request.target
+    if not user.roles & CARE_ROLES:
+        return False, "not-a-professional"
+    if request.purpose_of_use not in (TREAT, ETREAT):
+        return False, "purpose-not-allowed"
+    if (target.study_instance_uid and target.study_instance_uid in policy.hidden_studies) or (
+            target.document_unique_id and target.document_unique_id in policy.hidden_documents):
+        return False, "patient-hid-study"
+    if policy.blocked_sites & ({target.site_oid, user.organisation_oid} - {""}):
+        return False, "patient-blocked-site"
+    if user.rpps and user.rpps in policy.blocked_professionals:
+        return False, "patient-blocked-professional"
+    if request.purpose_of_use == ETREAT:
+        if not request.emergency_reason.strip():
+            return False, "emergency-reason-missing"
+        if effective_emergency(policy, rules):
+            return True, "emergency-access"
+        return False, "emergency-not-allowed"
+    if user.rpps and user.rpps in policy.allowed_professionals:
+        return True, "patient-allowed-professional"
+    if policy.base is Base.BLOCK:
+        return False, "patient-opted-out"
+    if policy.base is Base.SHARE:
+        return True, "patient-opted-in"
+    if effective_sharing(policy, rules):
+        return True, "region-opt-out"
+    return False, "patient-not-opted-in"
