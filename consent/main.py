@@ -9,7 +9,8 @@ from fastapi import FastAPI
 
 from consent.api import problems
 from consent.api.deps import ConsentContext
-from consent.api.routes import decisions, fhir, policies
+from consent.api.routes import audit, decisions, fhir, policies
+from consent.audit.syslog import start_receiver
 from consent.core.config import ConsentSettings
 from partage.db import Database, migrate
 
@@ -24,9 +25,11 @@ def create_app(settings: ConsentSettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):  # type: ignore[no-untyped-def]
+        app.state.syslog = await start_receiver(settings, db)
         try:
             yield
         finally:
+            await app.state.syslog.stop()
             db.engine.dispose()
 
     app = FastAPI(title="Partage consent", version="0.1.0", lifespan=lifespan)
@@ -35,6 +38,7 @@ def create_app(settings: ConsentSettings | None = None) -> FastAPI:
     app.include_router(policies.router)
     app.include_router(decisions.router)
     app.include_router(fhir.router)
+    app.include_router(audit.router)
 
     @app.get("/health", tags=["ops"], summary="Liveness and database check")
     def health() -> dict[str, str]:

@@ -25,6 +25,15 @@ class ConsentSettings(ServiceSettings):
     #: caller roles that may ask the decision API about any user (the registry, the gateways,
     #: the portal); a professional may ask only about themself
     decision_service_roles: list[str] = ["service", "site-gateway"]
+    # -- audit record repository (ITI-20 in, consent/audit) --------------------------------------
+    #: caller roles that may ``POST /audit``
+    audit_source_roles: list[str] = ["service", "site-gateway"]
+    #: syslog listeners (RFC 5426 UDP, RFC 5425 TLS) on ``host``; ``None``: not started, 0: any
+    audit_udp_port: int | None = None
+    audit_tls_port: int | None = None
+    #: the TLS listener's certificate chain and key (PEM)
+    audit_tls_cert_file: str = ""
+    audit_tls_key_file: str = ""
 
     def sqlite_name(self) -> str:
         return "consent.sqlite"

@@ -6,7 +6,6 @@ back, in order and once; undelivered messages survive a restart."""
 from __future__ import annotations
 
 import datetime as dt
-import ipaddress
 import re
 import socket
 import ssl
@@ -17,10 +16,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 import ihe.atna as atna
 from partage.audit import (
@@ -35,6 +30,7 @@ from partage.audit import (
 )
 from partage.serve import free_port
 from partage.settings import ServiceSettings
+from tests.support.certs import self_signed
 
 WHEN = dt.datetime(2026, 11, 27, 20, 5, 1, 250000, tzinfo=dt.UTC)
 USER = atna.ActiveParticipant("dr-martin", True, "Dr Martin", "10001234567")
@@ -85,24 +81,10 @@ def test_udp_delivery(tmp_path: Path) -> None:
 @pytest.fixture(scope="module")
 def tls_pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[ssl.SSLContext, ssl.SSLContext]:
     """A throwaway self-signed certificate for 127.0.0.1: (server context, client context)."""
-    folder = tmp_path_factory.mktemp("tls")
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "audit-test")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=5))
-            .not_valid_after(now + dt.timedelta(hours=1))
-            .add_extension(x509.SubjectAlternativeName(
-                [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
-            .sign(key, hashes.SHA256()))
-    (folder / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (folder / "key.pem").write_bytes(key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption()))
+    cert, key = self_signed(tmp_path_factory.mktemp("tls"))
     server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    server.load_cert_chain(folder / "cert.pem", folder / "key.pem")
-    return server, ssl.create_default_context(cafile=str(folder / "cert.pem"))
+    server.load_cert_chain(cert, key)
+    return server, ssl.create_default_context(cafile=str(cert))
 
 
 def read_octet_counted(stream: ssl.SSLSocket) -> bytes:
