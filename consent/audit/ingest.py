@@ -44,7 +44,7 @@ def _record(message: AuditMessage, xml: bytes, digest: str, transport: str,
             now: datetime) -> AuditRecord:
     user, event = message.requestor, message.event
     patients = message.object_ids(PATIENT_NUMBER)
-    studies = dict.fromkeys(message.object_ids(STUDY_INSTANCE_UID))
+    studies = dict.fromkeys(uid[:64] for uid in message.object_ids(STUDY_INSTANCE_UID))
     return AuditRecord(
         digest=digest, received_at=now, transport=transport,
         event_time=event.date_time.astimezone(UTC), event_id=event.event_id[0],
@@ -56,4 +56,4 @@ def _record(message: AuditMessage, xml: bytes, digest: str, transport: str,
         site=(message.source.site or message.source.source_id)[:256],
         purpose=event.purposes[0][0] if event.purposes else "",
         emergency=message.emergency, emergency_reason=message.emergency_reason[:2000],
-        xml=xml, studies=[AuditStudy(study_uid=uid[:64]) for uid in studies])
+        xml=xml, studies=[AuditStudy(study_uid=uid) for uid in studies])

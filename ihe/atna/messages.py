@@ -89,6 +89,15 @@ class AuditMessage:
 
     @classmethod
     def from_element(cls, root: etree._Element) -> AuditMessage:
+        """Raises ``RemoteProtocolError`` for anything A.5.1 does not allow, a missing
+        required value included (what a constructor refuses is the peer's fault here)."""
+        try:
+            return cls._read(root)
+        except LocalProtocolError as exc:
+            raise RemoteProtocolError(str(exc)) from None
+
+    @classmethod
+    def _read(cls, root: etree._Element) -> AuditMessage:
         if root.tag != "AuditMessage":
             raise RemoteProtocolError(f"expected AuditMessage, got {root.tag}")
         event = root.find("EventIdentification")

@@ -121,10 +121,11 @@ def test_only_the_patient_and_region_admins_read(consent: ConsentService) -> Non
     b"<AuditMessage>",
     b"<Other/>",
     b"<AuditMessage><AuditSourceIdentification AuditSourceID='x'/></AuditMessage>",
+    retrieve(ALICE, 2).to_bytes().replace(b'UserID="dr-martin"', b'UserID=""'),
     b'<!DOCTYPE a [<!ENTITY x SYSTEM "file:///etc/passwd">]><AuditMessage>&x;</AuditMessage>',
     b'<!DOCTYPE a [<!ENTITY a "aaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;">]>'
     b'<AuditMessage>&b;</AuditMessage>',
-], ids=["empty", "truncated", "other-root", "no-participant", "xxe", "entity-bomb"])
+], ids=["empty", "truncated", "other-root", "no-participant", "empty-user", "xxe", "entity-bomb"])
 def test_malformed_xml_is_a_400_problem_and_nothing_is_stored(consent: ConsentService,
                                                               body: bytes) -> None:
     answer = post(consent, body)

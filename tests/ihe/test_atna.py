@@ -112,8 +112,13 @@ def test_from_bytes_refuses(data: bytes, error: type[Exception]) -> None:
         atna.AuditMessage.from_bytes(data)
 
 
-def test_bad_codes_are_remote_errors() -> None:
-    data = messages()[0].to_bytes().replace(b'EventOutcomeIndicator="0"',
-                                            b'EventOutcomeIndicator="3"')
+@pytest.mark.parametrize("old, new", [
+    (b'EventOutcomeIndicator="0"', b'EventOutcomeIndicator="3"'),
+    (b'UserID="dr-martin"', b'UserID=""'),
+    (b'+00:00"', b'"'),
+])
+def test_bad_values_are_remote_errors(old: bytes, new: bytes) -> None:
+    data = messages()[0].to_bytes()
+    assert old in data
     with pytest.raises(RemoteProtocolError):
-        atna.AuditMessage.from_bytes(data)
+        atna.AuditMessage.from_bytes(data.replace(old, new))
