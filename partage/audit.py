@@ -27,7 +27,9 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from ihe.atna import AuditMessage
+from ihe.atna import ActiveParticipant, AuditMessage
+from ihe.atna.enum import USER_ROLE_SYSTEM
+from partage.auth import Principal
 from partage.settings import ServiceSettings
 
 log = logging.getLogger("partage.audit")
@@ -39,6 +41,15 @@ MSGID = "IHE+RFC-3881"
 #: RFC 5426 §3.2: the largest UDP payload over IPv4.
 UDP_MAX = 65507
 BOM = b"\xef\xbb\xbf"
+
+
+def requestor(principal: Principal, address: str = "") -> ActiveParticipant:
+    """The token holder as the requesting ActiveParticipant: subject, name, RPPS,
+    organisation, roles; ``address`` is the client's IP address as the service saw it."""
+    return ActiveParticipant(
+        principal.subject, True, principal.name, principal.rpps,
+        tuple((role, USER_ROLE_SYSTEM, role) for role in sorted(principal.roles)),
+        address, organisation=principal.organisation)
 
 
 class PermanentFailure(Exception):
@@ -190,6 +201,11 @@ class AuditTrail:
         self._thread: threading.Thread | None = None
         with self._db() as db:
             db.execute(_SCHEMA)
+            for name, count in db.execute("SELECT destination, count(*) FROM pending "
+                                          "WHERE dead = 0 GROUP BY destination"):
+                if name not in self._destinations:
+                    log.error("%d audit messages queued for %s, no longer configured: kept in %s",
+                              count, name, queue_file)
 
     @classmethod
     def from_settings(cls, settings: ServiceSettings, app_name: str,

@@ -26,8 +26,10 @@ from partage.audit import (
     UdpSyslog,
     _Syslog,
     destinations_from,
+    requestor,
     syslog_frame,
 )
+from partage.auth import Principal
 from partage.serve import free_port
 from partage.settings import ServiceSettings
 from tests.support.certs import self_signed
@@ -236,3 +238,14 @@ def test_destinations_from_settings(tmp_path: Path) -> None:
     trail = AuditTrail.from_settings(ServiceSettings(data_dir=tmp_path), "registry")
     trail.record(message(0))  # no destination configured: nothing queued
     assert trail.pending() == 0
+
+
+def test_requestor_from_a_token_holder() -> None:
+    principal = Principal("dr-martin", frozenset({"radiologist", "physician"}), "10001234567",
+                          "CHU Nord", "TREAT", "Dr Martin")
+    participant = requestor(principal, "10.0.0.7")
+    assert participant == atna.ActiveParticipant(
+        "dr-martin", True, "Dr Martin", "10001234567",
+        (("physician", atna.enum.USER_ROLE_SYSTEM, "physician"),
+         ("radiologist", atna.enum.USER_ROLE_SYSTEM, "radiologist")),
+        "10.0.0.7", organisation="CHU Nord")
