@@ -10,6 +10,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import MetaData
 
+from consent.main import ALEMBIC_DIR as CONSENT_ALEMBIC
+from consent.models import Base as ConsentBase
 from gateway.models import ALEMBIC_DIR as GATEWAY_ALEMBIC
 from gateway.models import Base as GatewayBase
 from partage.db import make_engine, migrate
@@ -22,8 +24,8 @@ from repository.models import Base as RepositoryBase
 @pytest.mark.parametrize(
     ("alembic_dir", "metadata"),
     [(REGISTRY_ALEMBIC, RegistryBase.metadata), (REPOSITORY_ALEMBIC, RepositoryBase.metadata),
-     (GATEWAY_ALEMBIC, GatewayBase.metadata)],
-    ids=["registry", "repository", "gateway"],
+     (GATEWAY_ALEMBIC, GatewayBase.metadata), (CONSENT_ALEMBIC, ConsentBase.metadata)],
+    ids=["registry", "repository", "gateway", "consent"],
 )
 def test_migrations_match_models(database_url: str, alembic_dir: Path, metadata: MetaData) -> None:
     engine = make_engine(database_url)
