@@ -52,7 +52,8 @@ def _exceptions(policy: Policy, rules: RegionRules) -> list[dict[str, Any]]:
                    "type": "DocumentReference",
                    "identifier": {"system": URI, "value": f"urn:oid:{uid}"}}}
                for uid in sorted(policy.hidden_documents)]
-    blocked = [_actor("Organization", URI, f"urn:oid:{oid}") for oid in sorted(policy.blocked_sites)]
+    blocked = [_actor("Organization", URI, f"urn:oid:{oid}")
+               for oid in sorted(policy.blocked_sites)]
     blocked += [_actor("Practitioner", IDNAT_PS, f"8{rpps}")
                 for rpps in sorted(policy.blocked_professionals)]
     allowed = [_actor("Practitioner", IDNAT_PS, f"8{rpps}")
