@@ -79,7 +79,9 @@ class Destination(Protocol):
 
 
 @dataclass
-class _Syslog:
+class SyslogOrigin:
+    """HOSTNAME and APP-NAME of this service's syslog headers (PROCID is its process)."""
+
     hostname: str
     app_name: str
 
@@ -92,7 +94,7 @@ class UdpSyslog:
     """RFC 5426: one syslog message per datagram. Loss in transit is UDP's; a connected
     socket at least reports an ICMP port-unreachable on the next send, which is retried."""
 
-    def __init__(self, host: str, port: int, syslog: _Syslog) -> None:
+    def __init__(self, host: str, port: int, syslog: SyslogOrigin) -> None:
         self.name, self._addr, self._syslog = f"udp://{host}:{port}", (host, port), syslog
         self._sock: socket.socket | None = None
 
@@ -118,7 +120,7 @@ class UdpSyslog:
 class TlsSyslog:
     """RFC 5425: ``MSG-LEN SP SYSLOG-MSG`` over one kept-open TLS connection."""
 
-    def __init__(self, host: str, port: int, syslog: _Syslog, context: ssl.SSLContext,
+    def __init__(self, host: str, port: int, syslog: SyslogOrigin, context: ssl.SSLContext,
                  timeout: float = 5.0) -> None:
         self.name, self._host, self._port = f"tls://{host}:{port}", host, port
         self._syslog, self._context, self._timeout = syslog, context, timeout
@@ -165,7 +167,7 @@ class HttpDestination:
 def destinations_from(settings: ServiceSettings, app_name: str,
                       token: Callable[[], str] | None = None) -> list[Destination]:
     """The destinations a service's settings name (``audit_url``, ``audit_syslog``)."""
-    syslog = _Syslog(socket.gethostname(), app_name)
+    syslog = SyslogOrigin(socket.gethostname(), app_name)
     found: list[Destination] = []
     for spec in filter(None, (s.strip() for s in settings.audit_syslog.split(","))):
         parts = urlsplit(spec)

@@ -47,6 +47,6 @@ class AuditRecord(Base):
 class AuditStudy(Base):
     __tablename__ = "audit_studies"
 
-    record_id: Mapped[int] = mapped_column(_BIGINT, ForeignKey("audit_records.id", ondelete="CASCADE"),
-                                           primary_key=True)
+    record_id: Mapped[int] = mapped_column(
+        _BIGINT, ForeignKey("audit_records.id", ondelete="CASCADE"), primary_key=True)
     study_uid: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)

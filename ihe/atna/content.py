@@ -101,7 +101,8 @@ class ActiveParticipant:
         _require(self.user_id, "ActiveParticipant UserID")
 
     def write(self, parent: etree._Element) -> None:
-        attrs = {"UserID": self.user_id, "UserIsRequestor": "true" if self.is_requestor else "false"}
+        attrs = {"UserID": self.user_id,
+                 "UserIsRequestor": "true" if self.is_requestor else "false"}
         if self.alternative_id:
             attrs["AlternativeUserID"] = self.alternative_id
         if self.user_name:

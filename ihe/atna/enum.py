@@ -83,7 +83,8 @@ EMERGENCY_OVERRIDE_STARTED: Code = ("110127", "DCM", "Emergency Override Started
 ITI_18: Code = ("ITI-18", "IHE Transactions", "Registry Stored Query")
 ITI_41: Code = ("ITI-41", "IHE Transactions", "Provide and Register Document Set-b")
 ITI_43: Code = ("ITI-43", "IHE Transactions", "Retrieve Document Set")
-RAD_68: Code = ("RAD-68", "IHE Transactions", "Provide and Register Imaging Document Set - MTOM/XOP")
+RAD_68: Code = ("RAD-68", "IHE Transactions",
+                "Provide and Register Imaging Document Set - MTOM/XOP")
 RAD_69: Code = ("RAD-69", "IHE Transactions", "Retrieve Imaging Document Set")
 RAD_107: Code = ("RAD-107", "IHE Transactions", "WADO Retrieve")
 #: Partage's own code for a change of a patient's sharing policy (no standard code exists).

@@ -8,7 +8,9 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 from fhir.resources.R4B.bundle import Bundle
 from sqlalchemy import select
@@ -38,12 +40,14 @@ def retrieve(ins: str, day: int, user: atna.ActiveParticipant = DR,
                        emergency_reason=emergency_reason)
 
 
-def post(consent: ConsentService, body: bytes, headers: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+def post(consent: ConsentService, body: bytes,
+         headers: dict[str, str] | None = None) -> httpx.Response:
     return consent.http.post(f"{consent.url}/audit", content=body,
                              headers=headers if headers is not None else consent.service())
 
 
-def events(consent: ConsentService, headers: dict[str, str], **params: object) -> dict:  # type: ignore[type-arg]
+def events(consent: ConsentService, headers: dict[str, str],
+           **params: object) -> dict[str, Any]:
     answer = consent.http.get(f"{consent.url}/AuditEvent", params=params, headers=headers)
     assert answer.status_code == 200, answer.text
     assert answer.headers["content-type"].startswith("application/fhir+json")
@@ -131,6 +135,16 @@ def test_malformed_xml_is_a_400_problem_and_nothing_is_stored(consent: ConsentSe
     answer = post(consent, body)
     assert answer.status_code == 400, answer.text
     assert answer.headers["content-type"] == "application/problem+json"
+    assert events(consent, admin(consent))["total"] == 0
+
+
+def test_oversized_message_is_refused_unread(consent: ConsentService) -> None:
+    padding = b"<!--" + b"x" * 1024 * 1024 + b"-->"
+    huge = retrieve(ALICE, 2).to_bytes().replace(b"</AuditMessage>", padding + b"</AuditMessage>")
+    assert post(consent, huge).status_code == 413
+    chunked = consent.http.post(f"{consent.url}/audit", headers=consent.service(),
+                                content=iter([huge[:600_000], huge[600_000:]]))
+    assert chunked.status_code == 413
     assert events(consent, admin(consent))["total"] == 0
 
 

@@ -24,7 +24,7 @@ from partage.audit import (
     HttpDestination,
     TlsSyslog,
     UdpSyslog,
-    _Syslog,
+    SyslogOrigin,
     destinations_from,
     requestor,
     syslog_frame,
@@ -37,7 +37,7 @@ from tests.support.certs import self_signed
 WHEN = dt.datetime(2026, 11, 27, 20, 5, 1, 250000, tzinfo=dt.UTC)
 USER = atna.ActiveParticipant("dr-martin", True, "Dr Martin", "10001234567")
 SOURCE = atna.AuditSource("gateway-a", "1.2.250.1.999.1")
-SYSLOG = _Syslog("host-a", "gateway")
+SYSLOG = SyslogOrigin("host-a", "gateway")
 HEADER = re.compile(rb"^<85>1 (\S+) host-a gateway (\d+) IHE\+RFC-3881 - \xef\xbb\xbf")
 
 
@@ -62,9 +62,11 @@ def parse_frame(frame: bytes) -> atna.AuditMessage:
 
 
 def test_rfc5424_header() -> None:
-    frame = syslog_frame(b"<AuditMessage/>", when=WHEN.astimezone(dt.timezone(dt.timedelta(hours=1))),
+    paris = dt.timezone(dt.timedelta(hours=1))
+    frame = syslog_frame(b"<AuditMessage/>", when=WHEN.astimezone(paris),
                          hostname="h ost", app_name="", procid="42")
-    assert frame == b"<85>1 2026-11-27T20:05:01.250Z host - 42 IHE+RFC-3881 - " + BOM + b"<AuditMessage/>"
+    assert frame == (b"<85>1 2026-11-27T20:05:01.250Z host - 42 IHE+RFC-3881 - "
+                     + BOM + b"<AuditMessage/>")
 
 
 def test_udp_delivery(tmp_path: Path) -> None:
@@ -72,7 +74,8 @@ def test_udp_delivery(tmp_path: Path) -> None:
     receiver.bind(("127.0.0.1", 0))
     receiver.settimeout(10)
     port = receiver.getsockname()[1]
-    with receiver, AuditTrail(tmp_path / "q.sqlite", [UdpSyslog("127.0.0.1", port, SYSLOG)]) as trail:
+    udp = UdpSyslog("127.0.0.1", port, SYSLOG)
+    with receiver, AuditTrail(tmp_path / "q.sqlite", [udp]) as trail:
         for n in range(3):
             trail.record(message(n), when=WHEN)
         got = [parse_frame(receiver.recv(65535)) for _ in range(3)]
@@ -123,8 +126,8 @@ def test_tls_delivery(tmp_path: Path, tls_pair: tuple[ssl.SSLContext, ssl.SSLCon
     assert [parse_frame(f) for f in frames] == [message(n) for n in range(3)]
 
 
-def test_tls_refuses_an_unknown_certificate(tmp_path: Path,
-                                            tls_pair: tuple[ssl.SSLContext, ssl.SSLContext]) -> None:
+def test_tls_refuses_an_unknown_certificate(
+        tmp_path: Path, tls_pair: tuple[ssl.SSLContext, ssl.SSLContext]) -> None:
     """A receiver whose certificate the CA file does not vouch for gets nothing; kept queued."""
     server_ctx, _ = tls_pair
     listener = socket.create_server(("127.0.0.1", 0))
@@ -144,16 +147,22 @@ def test_tls_refuses_an_unknown_certificate(tmp_path: Path,
         assert trail.pending() == 1
 
 
-class Collector(BaseHTTPRequestHandler):
-    """An audit repository stand-in over real HTTP: keeps what it is posted."""
+class CollectorServer(ThreadingHTTPServer):
+    """An audit repository stand-in over real HTTP: keeps what it is posted, answers ``status``."""
 
-    received: list[tuple[bytes, str]]
-    status = 201
+    def __init__(self, port: int, status: int) -> None:
+        super().__init__(("127.0.0.1", port), Collector)
+        self.received: list[tuple[bytes, str]] = []
+        self.status = status
+
+
+class Collector(BaseHTTPRequestHandler):
+    server: CollectorServer
 
     def do_POST(self) -> None:  # noqa: N802 - http.server's naming
         body = self.rfile.read(int(self.headers["Content-Length"]))
-        self.server.received.append((body, self.headers.get("Authorization", "")))  # type: ignore[attr-defined]
-        self.send_response(self.server.status)  # type: ignore[attr-defined]
+        self.server.received.append((body, self.headers.get("Authorization", "")))
+        self.send_response(self.server.status)
         self.send_header("Content-Length", "0")
         self.end_headers()
 
@@ -166,10 +175,8 @@ def collector_port() -> int:
     return free_port()
 
 
-def collector(port: int, status: int = 201) -> Iterator[ThreadingHTTPServer]:
-    server = ThreadingHTTPServer(("127.0.0.1", port), Collector)
-    server.received = []  # type: ignore[attr-defined]
-    server.status = status  # type: ignore[attr-defined]
+def collector(port: int, status: int = 201) -> Iterator[CollectorServer]:
+    server = CollectorServer(port, status)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

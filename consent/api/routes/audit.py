@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
 from consent.api.deps import PATIENT, REGION_ADMIN, Caller, Ctx, is_own_policy
 from consent.api.problems import Problem, problem
@@ -28,13 +29,21 @@ FHIR_JSON = "application/fhir+json"
 async def record(request: Request, ctx: Ctx, caller: Caller) -> Response:
     if not caller.roles & set(ctx.settings.audit_source_roles):
         raise Problem(403, "only services record audit messages")
-    body = await request.body()
-    if len(body) > MAX_BYTES:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BYTES:
         return problem(413, f"audit messages are limited to {MAX_BYTES} bytes")
-    try:
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BYTES:
+            return problem(413, f"audit messages are limited to {MAX_BYTES} bytes")
+
+    def store() -> int:
         with ctx.db.session() as session:
-            stored = ingest(session, body, transport="http")
-            record_id = stored.id
+            return ingest(session, bytes(body), transport="http").id
+
+    try:
+        record_id = await run_in_threadpool(store)  # the database is not the event loop's
     except RemoteProtocolError as exc:
         return problem(400, f"not a DICOM audit message: {exc}")
     return Response(status_code=201, headers={"Location": f"/AuditEvent/{record_id}"})
@@ -49,7 +58,8 @@ def _date(values: list[str]) -> dict[str, Any]:
         try:
             when = datetime.fromisoformat(text)
         except ValueError:
-            raise Problem(400, f"date {value!r}: want [ge|gt|le|lt]YYYY-MM-DD[Thh:mm:ss±zz]")
+            raise Problem(400, f"date {value!r}: want [ge|gt|le|lt]YYYY-MM-DD[Thh:mm:ss±zz]"
+                          ) from None
         when = when if when.tzinfo else when.replace(tzinfo=UTC)
         day_only = len(text) == 10
         if prefix in ("ge", "gt", "eq"):
