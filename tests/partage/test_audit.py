@@ -256,3 +256,22 @@ def test_requestor_from_a_token_holder() -> None:
         (("physician", atna.enum.USER_ROLE_SYSTEM, "physician"),
          ("radiologist", atna.enum.USER_ROLE_SYSTEM, "radiologist")),
         "10.0.0.7", organisation="CHU Nord")
+
+
+def test_concurrent_callers_each_delivered_once(tmp_path: Path, collector_port: int) -> None:
+    """Request threads record at once; every message arrives exactly once."""
+    for server in collector(collector_port):
+        with AuditTrail(tmp_path / "q.sqlite", [HttpDestination(
+                f"http://127.0.0.1:{collector_port}/audit")]) as trail:
+            def caller(base: int) -> None:
+                for n in range(25):
+                    trail.record(message(base + n))
+            threads = [threading.Thread(target=caller, args=(100 * t,)) for t in range(8)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            wait_for(lambda: trail.pending() == 0)
+        got = sorted(atna.AuditMessage.from_bytes(b).objects[1].object_id
+                     for b, _ in server.received)
+        assert got == sorted(f"1.2.3.{100 * t + n}" for t in range(8) for n in range(25))
