@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import quote
+
+import httpx
 
 from tests.consent.conftest import ALICE, BOB, ConsentService, cx
 
@@ -120,3 +124,20 @@ def test_if_match_refuses_a_change_based_on_an_old_version(consent: ConsentServi
     fresh = consent.http.put(url, json={"base": "block"},
                              headers={**consent.patient(ALICE), "If-Match": '"1"'})
     assert fresh.status_code == 200 and fresh.json()["version"] == 2
+
+
+def test_concurrent_changes_never_share_a_version(consent: ConsentService) -> None:
+    def change(i: int) -> httpx.Response:
+        with httpx.Client(timeout=30) as http:
+            return http.put(f"{consent.url}/patients/{ALICE}/policy",
+                            json={"hidden_studies": [f"{STUDY}.{i}"]},
+                            headers=consent.patient(ALICE))
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(change, range(16)))
+    print("\nconcurrent changes:", Counter(a.status_code for a in answers))
+    assert {a.status_code for a in answers} <= {200, 409}
+    recorded = sorted(a.json()["version"] for a in answers if a.status_code == 200)
+    history = consent.http.get(f"{consent.url}/patients/{ALICE}/policy/history",
+                               headers=consent.patient(ALICE)).json()["versions"]
+    assert recorded == [v["version"] for v in history] == list(range(1, len(history) + 1))
