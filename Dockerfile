@@ -28,6 +28,7 @@ COPY registry ./registry
 COPY repository ./repository
 COPY gateway ./gateway
 COPY portal ./portal
+COPY consent ./consent
 COPY --from=viewer /viewer/dist ./portal/viewer/dist
 COPY bench ./bench
 RUN pip install --no-deps . \
