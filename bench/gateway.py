@@ -45,6 +45,7 @@ from gateway.publish import backlog
 from partage.devissuer import DevIssuer
 from partage.orthanc import DCMTK_BIN, Orthanc, OrthancConfig
 from partage.serve import free_port
+from partage.sources import REPOSITORY, SITE_GATEWAY
 from partage.studies import Patient, StudySpec
 
 DICOM_PARTS = 'multipart/related; type="application/dicom"'
@@ -57,6 +58,7 @@ INS_AUTHORITY = "1.2.250.1.213.1.4.10"
 BACKLOG_DATE = date(2015, 6, 1)
 #: the backlog publisher's OAuth client at the run's development issuer
 PUBLISHER_CLIENT = "bench-publisher"
+REPOSITORY_CLIENT = "bench-repository"
 MB = 1e6
 CURL = shutil.which("curl") or "/usr/bin/curl"
 
@@ -272,6 +274,8 @@ class Run:
         repository = ServiceProcess("repository", "PARTAGE_REPOSITORY_", {
             "data_dir": str(self.root / "repository"),
             "registry_url": f"{registry.url}/registry", "issuer": self.issuer.url,
+            "client_id": REPOSITORY_CLIENT,  # its own tokens for ITI-42
+            "client_secret": self.issuer.register_client(REPOSITORY_CLIENT, roles=[REPOSITORY]),
         }, logs / "repository.log")
         with registry.launch(), repository.launch():
             registry.ready(self.left())
@@ -282,8 +286,10 @@ class Run:
                 pacs_dicomweb_url=self.orthanc.dicomweb, registry_url=f"{registry.url}/registry",
                 repository_url=f"{repository.url}/repository",
                 identity_url=f"{registry.url}/identity", issuer=self.issuer.url,
-                client_id=PUBLISHER_CLIENT,  # its own tokens for the registry
-                client_secret=self.issuer.register_client(PUBLISHER_CLIENT),
+                client_id=PUBLISHER_CLIENT,  # its own tokens (site gateway of its site)
+                client_secret=self.issuer.register_client(
+                    PUBLISHER_CLIENT, roles=[SITE_GATEWAY],
+                    site=GatewaySettings.model_fields["site_oid"].default),
             )
             start = time.perf_counter()
             code = backlog.publish(settings, BACKLOG_DATE, BACKLOG_DATE, out=io.StringIO(),

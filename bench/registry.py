@@ -9,7 +9,8 @@ per patient, measured, grown with new patients at the same density to the large 
 again; then ITI-42 submissions are registered through the SOAP endpoint by a few concurrent
 clients, first of several KOS entries each (a publisher catching up on a backlog), then of one
 each (a gateway publishing studies as they complete). Queries carry a radiologist's bearer token from a
-development issuer the registry trusts, so each one pays for its token check as deployed.
+development issuer the registry trusts, registrations the repository's (the registry's writer),
+so each one pays for its token check as deployed.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from ihe.soap import Action
 from partage.db import make_engine, migrate
 from partage.devissuer import DevIssuer
 from partage.serve import free_port
+from partage.sources import REPOSITORY
 from registry.main import ALEMBIC_DIR
 
 POSTGRES_URL_ENV = "PARTAGE_BENCH_POSTGRES_URL"
@@ -196,9 +198,11 @@ def measure_queries(url: str, patients: int, cfg: Config, token: str) -> dict[st
             "mean_results": returned / len(latencies), "samples": len(latencies)}
 
 
-def measure_registrations(url: str, patients: int, cfg: Config, docs: int, seed: int) -> float:
+def measure_registrations(url: str, patients: int, cfg: Config, docs: int, seed: int,
+                          token: str) -> float:
     """Document entries registered per second by ITI-42 submissions of ``docs`` entries each,
-    ``register_threads`` clients at a time (``seed``: the Region whose UIDs they use)."""
+    ``register_threads`` clients at a time (``seed``: the Region whose UIDs they use), sent
+    with the repository's bearer ``token`` as the repository forwards them."""
     region = Region(seed)
     rng = random.Random(seed)
     # serialised before the clock starts: the load generator's own work is not measured
@@ -210,7 +214,7 @@ def measure_registrations(url: str, patients: int, cfg: Config, docs: int, seed:
 
     def send(batch: list[bytes]) -> int:
         done = 0
-        with httpx.Client(timeout=60) as client:
+        with httpx.Client(timeout=60, headers={"Authorization": f"Bearer {token}"}) as client:
             for body in batch:
                 if time.monotonic() > deadline:
                     break
@@ -235,6 +239,7 @@ def run(cfg: Config) -> dict[str, Any]:
     with database(cfg.backend) as db_url, tempfile.TemporaryDirectory() as data_dir, \
             DevIssuer.running() as issuer:
         token = issuer.token("dr-bench", ["radiologist"], lifetime_s=24 * 3600)
+        writer = issuer.token("repository", [REPOSITORY], lifetime_s=24 * 3600)
         engine = make_engine(db_url)
         try:
             migrate(engine, ALEMBIC_DIR)  # the server would too; the loader needs the schema
@@ -252,10 +257,10 @@ def run(cfg: Config) -> dict[str, Any]:
                 )
                 large = measure_queries(endpoint, large_patients, cfg, token)
                 register = measure_registrations(endpoint, large_patients, cfg,
-                                                 cfg.docs_per_submission, REGISTER_SEED)
+                                                 cfg.docs_per_submission, REGISTER_SEED, writer)
                 # a gateway publishing as studies complete: one KOS per submission
                 single = measure_registrations(endpoint, large_patients, cfg, 1,
-                                               REGISTER_SEED + 1)
+                                               REGISTER_SEED + 1, writer)
         finally:
             engine.dispose()
     ratio = large["p99"] / small["p99"]

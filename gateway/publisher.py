@@ -12,7 +12,8 @@
 Identifiers of a submission are recorded (``pending``) before it is sent. If the answer is lost
 (interrupted run, timeout), the next attempt asks the registry whether that uniqueId arrived
 (ITI-18 GetDocuments) instead of publishing the study twice. The registry's cross-reference and
-ITI-18 are asked with the gateway's own token (client credentials, ``GatewaySettings``).
+ITI-18, ITI-41 and ITI-57 are sent with the gateway's own token (client credentials,
+``GatewaySettings``): the region accepts a site-gateway's submissions for its own site only.
 """
 
 from __future__ import annotations
@@ -69,8 +70,8 @@ class Publisher:
             self._tokens.close()
 
     def _token(self) -> str | None:
-        """The gateway's bearer token for the registry (``None`` without a client);
-        ``TokenUnavailable`` when the issuer does not give one."""
+        """The gateway's bearer token for the registry and the repository (``None`` without a
+        client); ``TokenUnavailable`` when the issuer does not give one."""
         return self._tokens.token() if self._tokens is not None else None
 
     def publish(self, study_instance_uid: str) -> PublishState | None:
@@ -165,9 +166,10 @@ class Publisher:
             replaces=record.approved_entry_uuid, now=moment,
         )
         try:
-            RegistryRefused.check(
-                soapclient.provide_and_register(self.settings.repository_url, request)
-            )
+            RegistryRefused.check(soapclient.provide_and_register(
+                self.settings.repository_url, request, token=self._token()))
+        except TokenUnavailable as exc:
+            return self._failed(record, "TokenUnavailable", str(exc))
         except RegistryRefused as exc:
             return self._failed(record, exc.code, exc.context)
         except SoapClientError as exc:
@@ -200,8 +202,10 @@ class Publisher:
             author_institution=profile.author_institution,
         )
         try:
-            RegistryRefused.check(soapclient.update_document_set(self.settings.registry_url,
-                                                                 request))
+            RegistryRefused.check(soapclient.update_document_set(
+                self.settings.registry_url, request, token=self._token()))
+        except TokenUnavailable as exc:
+            return self._failed(record, "TokenUnavailable", str(exc))
         except RegistryRefused as exc:
             return self._failed(record, exc.code, exc.context)
         except SoapClientError as exc:

@@ -79,7 +79,10 @@ def _step(message: str) -> None:
 
 
 def sample_submission(patient: DemoPatient) -> ProvideAndRegisterDocumentSetRequest:
+    """A report of site A, sourced and authored as site A (XON.10 = its OID): what site A's
+    gateway token may submit."""
     now = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
+    institution = f"{SITE_A.name}^^^^^^^^^{SITE_A.oid}"
     report = (
         f"CHU Nord — Service d'imagerie\nScanner thoracique du {now[:8]}\n"
         f"Patient : {patient.family} {patient.given}\nConclusion : pas d'anomalie évolutive.\n"
@@ -101,13 +104,13 @@ def sample_submission(patient: DemoPatient) -> ProvideAndRegisterDocumentSetRequ
         event_codes=[Code("CT", "DCM", "Computed Tomography")],
         service_start_time=now[:12],
         reference_ids=[f"ACC-{now}^^^^urn:ihe:iti:xds:2013:accession"],
-        authors=[Author(person="^LEROY^Marc^^^Dr", institutions=("CHU Nord",))],
+        authors=[Author(person="^LEROY^Marc^^^Dr", institutions=(institution,))],
     )
     ss = SubmissionSetMetadata(
         entry_uuid="SubmissionSet01", unique_id=_oid(), source_id=SITE_A.oid,
         patient_id=patient.cx, submission_time=now,
         content_type_code=Code("18748-4", "2.16.840.1.113883.6.1", "Diagnostic imaging study"),
-        authors=[Author(institutions=("CHU Nord",))],
+        authors=[Author(institutions=(institution,))],
     )
     return ProvideAndRegisterDocumentSetRequest(submission(ss, [entry]),
                                                 [Document("Document01", report)])
@@ -146,12 +149,14 @@ def check_imaging(registry_url: str, token: str) -> None:
 
 
 def exercise(registry_url: str, repository_url: str, repository_unique_id: str,
-             token: str) -> None:
-    """Submit a sample report, find it with ITI-18, retrieve it with ITI-43 (both with the
-    caller's ``token``); raise if any step does not do what the profile says."""
+             token: str, source_token: str) -> None:
+    """Submit a sample report as site A's gateway (``source_token``), find it with ITI-18,
+    retrieve it with ITI-43 (both with the caller's ``token``); raise if any step does not do
+    what the profile says."""
     patient = PATIENTS[0]
     request = sample_submission(patient)
-    answer = soapclient.provide_and_register(f"{repository_url}/repository", request)
+    answer = soapclient.provide_and_register(f"{repository_url}/repository", request,
+                                             token=source_token)
     if answer.status != ResponseStatus.SUCCESS:
         raise RuntimeError(f"ITI-41 failed: {[(e.code, e.context) for e in answer.errors]}")
     _step("ITI-41 Provide and Register: sample report stored and registered")
@@ -183,7 +188,7 @@ def main(data_dir: Path, once: bool = False, ports: dict[str, int] | None = None
             _step(f"patient {i}/{len(PATIENTS)}: {p.family} {p.given} ({p.cx}; {where})")
         reader = region.admin_token()  # the demo's own ITI-18 / ITI-43 checks
         exercise(region.registry.url, region.repository.url, region.repository_unique_id,
-                 reader)
+                 reader, region.gateway_token(SITE_A.key))
         for site in SITES:
             specs = [spec_of(study, PATIENTS[study.patient].at(site), site)
                      for study in site_studies(site)]

@@ -25,10 +25,13 @@ from partage.demo_sites import DemoPatient, DemoSite, gateway_settings, load, or
 from partage.idp import DEV_PORTAL_SECRET, DevIdP, portal_client, service_client
 from partage.orthanc import Orthanc
 from partage.serve import BackgroundServer, free_port
+from partage.sources import REPOSITORY
 from partage.studies import StudySpec
 
 #: the client whose tokens the demo writes to files for curl (a site administrator's)
 CLI_CLIENT = "partage-cli"
+#: the repository's client: it forwards ITI-42 to the registry with its own token
+REPOSITORY_CLIENT = "repository"
 
 
 def ports_for(sites: Sequence[DemoSite], fixed: dict[str, int] | None = None) -> dict[str, int]:
@@ -53,6 +56,7 @@ class Region:
         self.access_token_ttl_s = access_token_ttl_s
         self.gateway_secrets = {site.key: secrets.token_urlsafe(16) for site in sites}
         self.cli_secret = secrets.token_urlsafe(16)
+        self.repository_secret = secrets.token_urlsafe(16)
         self._running = ExitStack()
         self.idp: DevIdP
         self.registry: BackgroundServer
@@ -83,7 +87,8 @@ class Region:
 
         try:
             clients = [portal_client(self.portal_url),
-                       service_client(CLI_CLIENT, self.cli_secret, ["site-admin"])]
+                       service_client(CLI_CLIENT, self.cli_secret, ["site-admin"]),
+                       service_client(REPOSITORY_CLIENT, self.repository_secret, [REPOSITORY])]
             clients += [service_client(f"gateway-{key}", secret, ["site-gateway"],
                                        self.sites[key].oid)
                         for key, secret in self.gateway_secrets.items()]
@@ -99,7 +104,7 @@ class Region:
             repository_settings = RepositorySettings(
                 data_dir=self.data_dir / "repository", port=self.ports["repository"],
                 registry_url=f"{self.registry.url}/registry", issuer=self.idp.issuer,
-                log_json=False)
+                client_id=REPOSITORY_CLIENT, client_secret=self.repository_secret, log_json=False)
             self.repository = self._serve(repository_app(repository_settings),
                                           self.ports["repository"])
             self.repository_unique_id = repository_settings.repository_unique_id
@@ -174,6 +179,11 @@ class Region:
     def admin_token(self) -> str:
         """A site administrator's access token (client credentials of ``partage-cli``)."""
         return self.idp.service_token(CLI_CLIENT, self.cli_secret)
+
+    def gateway_token(self, key: str) -> str:
+        """Site ``key``'s gateway token (role site-gateway, its ``site``): what may submit
+        documents of that site (ITI-41)."""
+        return self.idp.service_token(f"gateway-{key}", self.gateway_secrets[key])
 
     def wait_published(self, key: str, expected: int, timeout: float = 120.0) -> dict[str, int]:
         return wait_published(self.gateway_url(key), self.admin_token(), expected, timeout)

@@ -10,9 +10,9 @@ zeep builds every envelope from the WSDL bindings, adds the WS-Addressing header
   (``zeep.wsdl.attachments.Attachment.content``), which corrupts documents that end in a
   newline. ``XdsTransport`` therefore hands zeep answers with their XOP parts already inlined as
   base64, decoded with the tolerant ``ihe.mtom`` reader and the hardened ``ihe.xml`` parser.
-* ITI-18 and ITI-43 are answered only to callers with a bearer token (IHE IUA): those calls
-  take ``token``, sent as ``Authorization: Bearer …`` through zeep's per-thread
-  ``extra_http_headers``.
+* Every transaction but the identity feed is answered only to callers with a bearer token
+  (IHE IUA): the calls take ``token``, sent as ``Authorization: Bearer …`` through zeep's
+  per-thread ``extra_http_headers``.
 * ebRIM relies on substitution groups (``rim:Identifiable``) that zeep's typed (de)serialiser
   does not follow. Request bodies are therefore our own ``ihe`` elements handed to zeep
   verbatim (``_Prebuilt``), and answers are read from the envelope zeep decoded (XOP already
@@ -266,10 +266,11 @@ class XdsClient:
             MtomTransport(schemas, timeout),
         )
 
-    def register(self, registry_url: str, request: SubmitObjectsRequest) -> RegistryResponse:
-        """ITI-42 Register Document Set-b (ITI TF-2b §3.42)."""
+    def register(self, registry_url: str, request: SubmitObjectsRequest,
+                 token: str | None = None) -> RegistryResponse:
+        """ITI-42 Register Document Set-b (ITI TF-2b §3.42), with the source's bearer token."""
         body = self._registry.call(
-            registry_url, "DocumentRegistry_RegisterDocumentSet-b", request.to_element()
+            registry_url, "DocumentRegistry_RegisterDocumentSet-b", request.to_element(), token
         )
         return _parse(RegistryResponse.from_element, body)
 
@@ -282,22 +283,26 @@ class XdsClient:
         return _parse(AdhocQueryResponse.from_element, body)
 
     def update_document_set(
-        self, registry_url: str, request: SubmitObjectsRequest
+        self, registry_url: str, request: SubmitObjectsRequest, token: str | None = None
     ) -> RegistryResponse:
-        """ITI-57 Update Document Set, e.g. an availabilityStatus change (ITI TF-2b §3.57)."""
+        """ITI-57 Update Document Set, e.g. an availabilityStatus change (ITI TF-2b §3.57),
+        with the source's bearer token."""
         body = self._update.call(
-            registry_url, "DocumentRegistry_UpdateDocumentSet", request.to_element()
+            registry_url, "DocumentRegistry_UpdateDocumentSet", request.to_element(), token
         )
         return _parse(RegistryResponse.from_element, body)
 
     def provide_and_register(
-        self, repository_url: str, request: ProvideAndRegisterDocumentSetRequest
+        self, repository_url: str, request: ProvideAndRegisterDocumentSetRequest,
+        token: str | None = None,
     ) -> RegistryResponse:
-        """ITI-41 Provide and Register Document Set-b, sent as MTOM (ITI TF-2b §3.41)."""
+        """ITI-41 Provide and Register Document Set-b, sent as MTOM (ITI TF-2b §3.41), with the
+        source's bearer token."""
         body = self._repository.call(
             repository_url,
             "DocumentRepository_ProvideAndRegisterDocumentSet-b",
             request.to_element(),
+            token,
         )
         return _parse(RegistryResponse.from_element, body)
 
@@ -325,9 +330,9 @@ def client_for(wsdl_dir: Path = DEFAULT_WSDL_DIR, timeout: float = 30.0) -> XdsC
     return XdsClient(wsdl_dir, timeout)
 
 
-def register(registry_url: str, request: SubmitObjectsRequest, *,
+def register(registry_url: str, request: SubmitObjectsRequest, *, token: str | None = None,
              wsdl_dir: Path = DEFAULT_WSDL_DIR) -> RegistryResponse:
-    return client_for(wsdl_dir).register(registry_url, request)
+    return client_for(wsdl_dir).register(registry_url, request, token)
 
 
 def stored_query(registry_url: str, request: AdhocQueryRequest, *, token: str | None = None,
@@ -336,13 +341,15 @@ def stored_query(registry_url: str, request: AdhocQueryRequest, *, token: str | 
 
 
 def update_document_set(registry_url: str, request: SubmitObjectsRequest, *,
+                        token: str | None = None,
                         wsdl_dir: Path = DEFAULT_WSDL_DIR) -> RegistryResponse:
-    return client_for(wsdl_dir).update_document_set(registry_url, request)
+    return client_for(wsdl_dir).update_document_set(registry_url, request, token)
 
 
 def provide_and_register(repository_url: str, request: ProvideAndRegisterDocumentSetRequest, *,
+                         token: str | None = None,
                          wsdl_dir: Path = DEFAULT_WSDL_DIR) -> RegistryResponse:
-    return client_for(wsdl_dir).provide_and_register(repository_url, request)
+    return client_for(wsdl_dir).provide_and_register(repository_url, request, token)
 
 
 def retrieve(repository_url: str, request: RetrieveDocumentSetRequest, *,

@@ -39,15 +39,15 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
         "/registry",
         soap_endpoint(
             {
-                Action.REGISTER: iti42.make_handler(ctx),
+                Action.REGISTER: BearerAction(iti42.make_handler(ctx), ctx.tokens),
                 Action.STORED_QUERY: BearerAction(iti18.make_handler(ctx), ctx.tokens),
-                Action.UPDATE: iti57.make_handler(ctx),
+                Action.UPDATE: BearerAction(iti57.make_handler(ctx), ctx.tokens),
             },
             lambda: settings.max_body_bytes,
         ),
         methods=["POST"],
-        summary="XDS.b Document Registry (ITI-42, ITI-18, ITI-57), SOAP 1.2; ITI-18 needs a "
-                "bearer token",
+        summary="XDS.b Document Registry (ITI-42, ITI-18, ITI-57), SOAP 1.2; every action needs "
+                "a bearer token, ITI-42 and ITI-57 a writer's (partage.sources)",
         tags=["xds"],
     )
     app.include_router(identity.router)

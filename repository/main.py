@@ -29,6 +29,8 @@ def create_app(settings: RepositorySettings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            if ctx.own_tokens is not None:
+                ctx.own_tokens.close()
             db.engine.dispose()
 
     app = FastAPI(title="Partage repository", version="0.1.0", lifespan=lifespan)
@@ -37,14 +39,14 @@ def create_app(settings: RepositorySettings | None = None) -> FastAPI:
         "/repository",
         soap_endpoint(
             {
-                Action.PROVIDE_AND_REGISTER: iti41.make_handler(ctx),
+                Action.PROVIDE_AND_REGISTER: BearerAction(iti41.make_handler(ctx), ctx.tokens),
                 Action.RETRIEVE: BearerAction(iti43.make_handler(ctx), ctx.tokens),
             },
             lambda: settings.max_body_bytes,
         ),
         methods=["POST"],
-        summary="XDS.b Document Repository (ITI-41, ITI-43), SOAP 1.2 with MTOM/XOP; ITI-43 "
-                "needs a bearer token",
+        summary="XDS.b Document Repository (ITI-41, ITI-43), SOAP 1.2 with MTOM/XOP; both need "
+                "a bearer token, ITI-41 a site gateway's for its own site (partage.sources)",
         tags=["xds"],
     )
 

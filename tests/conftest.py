@@ -18,10 +18,12 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
+from gateway.core.config import GatewaySettings
 from partage.devissuer import DevIssuer
 from partage.idp import DevIdP, portal_client, service_client
 from partage.orthanc import Orthanc, OrthancConfig
 from partage.serve import background, free_port
+from partage.sources import REPOSITORY, SITE_GATEWAY
 from registry.core.config import RegistrySettings
 from registry.main import create_app as create_registry
 from registry.models import RegistryObjectRow
@@ -83,6 +85,22 @@ def issuer() -> Iterator[DevIssuer]:
         yield running
 
 
+#: the repository's client at the development IdP (role ``repository``: a registry writer)
+REPOSITORY_CLIENT, REPOSITORY_SECRET = "repository", "repository-dev-secret"
+#: the site a gateway publishes for unless its settings say otherwise
+DEFAULT_SITE: str = GatewaySettings.model_fields["site_oid"].default
+
+
+def gateway_token(issuer: DevIssuer, site: str) -> str:
+    """A token as ``site``'s gateway gets it: role ``site-gateway``, claim ``site``."""
+    return issuer.token(f"gateway-{site}", [SITE_GATEWAY], site=site)
+
+
+def repository_token(issuer: DevIssuer) -> str:
+    """A token as the repository gets it for ITI-42: the registry's trusted forwarder."""
+    return issuer.token("repository", [REPOSITORY])
+
+
 @dataclass
 class Region:
     """Our registry and repository over real HTTP, each on its own database; ``registry`` and
@@ -106,12 +124,17 @@ class Region:
         """An ``Authorization`` header with a fresh ``token``."""
         return {"Authorization": f"Bearer {self.token(**claims)}"}  # type: ignore[arg-type]
 
-    def service_client(self, client_id: str = "") -> dict[str, str]:
-        """Settings of a service calling the region with its own tokens (its issuer must be
-        ``issuer``): a new client registered there (client credentials, role ``service``)."""
+    def service_client(self, site: str = DEFAULT_SITE, client_id: str = "") -> dict[str, str]:
+        """Settings of ``site``'s gateway (by default a gateway's default site) calling the
+        region with its own tokens (its issuer must be ``issuer``): a new client registered
+        there (client credentials, role ``site-gateway``, claim ``site``)."""
         client_id = client_id or f"gateway-{uuid.uuid4().hex[:8]}"
-        secret = self.issuer.register_client(client_id, roles=["service"])
+        secret = self.issuer.register_client(client_id, roles=[SITE_GATEWAY], site=site)
         return {"client_id": client_id, "client_secret": secret}
+
+    def source_token(self, site: str) -> str:
+        """The token ``site``'s gateway gets (ITI-41, ITI-42 and ITI-57 need a writer's)."""
+        return gateway_token(self.issuer, site)
 
     def feed(self, patient_id: str) -> None:
         """Make ``patient_id`` known to the registry through its REST identity feed."""
@@ -151,8 +174,9 @@ def _service_databases(backend: str, tmp_path: Path) -> Iterator[tuple[str, str]
 @pytest.fixture(params=BACKENDS)
 def region(request: pytest.FixtureRequest, tmp_path: Path, issuer: DevIssuer
            ) -> Iterator[Region]:
-    """Registry + repository wired together as in production, trusting ``issuer``, with a
-    small body limit so the oversize checks stay cheap."""
+    """Registry + repository wired together as in production, trusting ``issuer`` (the
+    repository forwards ITI-42 with its own client credentials), with a small body limit so
+    the oversize checks stay cheap."""
     with _service_databases(request.param, tmp_path) as (registry_db, repository_db):
         registry_settings = RegistrySettings(
             data_dir=tmp_path / "registry", database_url=registry_db, log_json=False,
@@ -160,10 +184,12 @@ def region(request: pytest.FixtureRequest, tmp_path: Path, issuer: DevIssuer
         )
         registry_app = create_registry(registry_settings)
         with background(registry_app) as registry:
+            client_id = f"repository-{uuid.uuid4().hex[:8]}"
             repository_settings = RepositorySettings(
                 data_dir=tmp_path / "repository", database_url=repository_db, log_json=False,
                 registry_url=f"{registry.url}/registry", max_body_bytes=1024 * 1024,
-                issuer=issuer.url,
+                issuer=issuer.url, client_id=client_id,
+                client_secret=issuer.register_client(client_id, roles=[REPOSITORY]),
             )
             repository_app = create_repository(repository_settings)
             with background(repository_app) as repository:
@@ -199,10 +225,11 @@ def portal_port() -> int:
 def idp(tmp_path_factory: pytest.TempPathFactory, portal_port: int) -> Iterator[DevIdP]:
     """The development OIDC provider (Node, deploy/idp) for the session: the portal client
     ``partage-portal`` (secret ``DEV_PORTAL_SECRET``) redirecting to the portal on
-    ``portal_port``, and the service client ``gateway-a`` of site A; ``idp.client(id)`` gives
-    each client's metadata and secret."""
+    ``portal_port``, the service client ``gateway-a`` of site A and the repository's
+    (``REPOSITORY_CLIENT``); ``idp.client(id)`` gives each client's metadata and secret."""
     clients = [portal_client(f"http://127.0.0.1:{portal_port}"),
-               service_client("gateway-a", "gateway-a-dev-secret", ["site-gateway"],
-                              "1.2.250.1.999.1.1")]
+               service_client("gateway-a", "gateway-a-dev-secret", [SITE_GATEWAY],
+                              "1.2.250.1.999.1.1"),
+               service_client(REPOSITORY_CLIENT, REPOSITORY_SECRET, [REPOSITORY])]
     with DevIdP.running(tmp_path_factory.mktemp("idp"), clients) as server:
         yield server

@@ -12,14 +12,26 @@ from ihe import mtom, xml
 from ihe.ebrim import AdhocQueryResponse, RegistryResponse, RetrieveDocumentSetResponse
 from ihe.soap import Action, Envelope, Fault
 from partage import xsd
-from tests.conftest import Region
+from tests.conftest import Region, repository_token
 
 SAMPLE_PATIENT = "SELF-5^^^&1.3.6.1.4.1.21367.2005.3.7&ISO"
+#: the IHE samples' XDSSubmissionSet.sourceId: the site whose gateway may send their ITI-41
+SAMPLE_SOURCE = "3670984664"
+
+
+def _source(region: Region) -> dict[str, str]:
+    """The samples' source gateway's bearer header (ITI-41 is a site gateway's)."""
+    return {"Authorization": f"Bearer {region.source_token(SAMPLE_SOURCE)}"}
+
+
+def _forwarder(region: Region) -> dict[str, str]:
+    """The repository's bearer header (the registry's ITI-42 writer)."""
+    return {"Authorization": f"Bearer {repository_token(region.issuer)}"}
 
 
 def _post(url: str, body: bytes, content_type: str = "application/soap+xml",
           auth: dict[str, str] | None = None) -> Envelope:
-    """POST a SOAP message; ``auth`` is the bearer header ITI-18 and ITI-43 require."""
+    """POST a SOAP message; ``auth`` is the bearer header every transaction requires."""
     answer = httpx.post(url, content=body, headers={"content-type": content_type, **(auth or {})},
                         timeout=30)
     ctype = answer.headers["content-type"]
@@ -49,7 +61,9 @@ def samples(conformance_dir: Path, region: Region) -> Path:
 
 
 def test_provide_and_register_sample_is_stored_and_found(samples: Path, region: Region) -> None:
-    answer = _post(region.repository, _soap(samples, "ProvideAndRegisterDocumentSet-bRequest_SOAP.xml"))
+    answer = _post(region.repository,
+                   _soap(samples, "ProvideAndRegisterDocumentSet-bRequest_SOAP.xml"),
+                   auth=_source(region))
     assert RegistryResponse.from_element(answer.body).status.endswith("Success")
     assert answer.action == Action.PROVIDE_AND_REGISTER_RESPONSE
     assert region.count_rows()[1] == 1
@@ -69,7 +83,8 @@ def test_register_sample_without_repository_attributes_is_a_metadata_error(
     # ITI-42 from a repository must carry hash, size and repositoryUniqueId (ITI TF-3 Table
     # 4.3.1-3); the ITI-INFO sample shows the source's view and leaves them out
     answer = RegistryResponse.from_element(
-        _post(region.registry, _soap(samples, "RegisterDocumentSet-bRequest_SOAP.xml")).body
+        _post(region.registry, _soap(samples, "RegisterDocumentSet-bRequest_SOAP.xml"),
+              auth=_forwarder(region)).body
     )
     assert answer.status.endswith("Failure")
     assert {e.code for e in answer.errors} == {"XDSRegistryMetadataError"}
@@ -93,7 +108,8 @@ def test_ipf_register_samples_with_broken_scheme_uuids_are_refused(
     # IPF's samples carry scheme UUIDs with a space inside ("…-92fd- a8ffeff98427"): the
     # patientId, uniqueId and contentTypeCode they mean are therefore missing
     body = (samples / "ipf" / name).read_bytes()
-    answer = RegistryResponse.from_element(_post(region.registry, _wrap(body, Action.REGISTER)).body)
+    answer = RegistryResponse.from_element(
+        _post(region.registry, _wrap(body, Action.REGISTER), auth=_forwarder(region)).body)
     assert answer.status.endswith("Failure")
     assert {e.code for e in answer.errors} == {"XDSRegistryMetadataError"}
     assert any("patientId" in e.context for e in answer.errors)
@@ -130,7 +146,8 @@ def test_on_demand_registration_is_an_unsupported_action(samples: Path, region: 
 def test_ipf_injection_query_is_refused_as_malformed(samples: Path, region: Region) -> None:
     # IPF's sample smuggles "'' and 611=611-- " after the patient ID, leaving the quoted
     # string unterminated: refused as a malformed parameter, never read as SQL
-    _post(region.repository, _soap(samples, "ProvideAndRegisterDocumentSet-bRequest_SOAP.xml"))
+    _post(region.repository, _soap(samples, "ProvideAndRegisterDocumentSet-bRequest_SOAP.xml"),
+          auth=_source(region))
     query = (samples / "ipf/iti18request.xml").read_bytes()
     answer = _post(region.registry, _wrap(query, Action.STORED_QUERY), auth=region.auth())
     found = AdhocQueryResponse.from_element(answer.body)

@@ -193,6 +193,15 @@ def ensure_source_id(root: etree._Element, source_id: str = SOURCE_ID) -> None:
         etree.SubElement(name, q(RIM, "LocalizedString")).set("value", "XDSSubmissionSet.sourceId")
 
 
+def source_id(root: etree._Element) -> str:
+    """The submission's XDSSubmissionSet.sourceId (the site its source speaks for), or
+    ``""``: whom the submission's bearer token must name (``partage.sources``)."""
+    for ei in root.iter(q(RIM, "ExternalIdentifier")):
+        if ei.get("identificationScheme") == Scheme.SS_SOURCE_ID:
+            return ei.get("value", "")
+    return ""
+
+
 def assign_uuids(root: etree._Element, ids: Ids) -> dict[str, str]:
     """Duty 4 (``<AssignUuids/>``): every symbolic id becomes a ``urn:uuid:``, and every
     reference to it follows. Returns symbolic id → uuid."""

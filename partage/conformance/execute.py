@@ -248,16 +248,16 @@ class Harness:
                 record.assigned_uuids = duties.object_ids(submission)
                 record.assigned_patient_ids = duties.patient_ids(submission)
             url = registry if tx.http_type == "r.b" else repository
-            return self._post(url, dict(tx.headers), body), submission
+            return self._post(url, dict(tx.headers), body, submission), submission
         text = self._text(section, tx, values)
         if tx.kind in ("RegisterTransaction", "ProvideAndRegisterTransaction"):
             root = self._prepare_submission(text, step, tx, record)
             if tx.kind == "RegisterTransaction":
                 headers, body = transport.soap_request(root, Action.REGISTER, registry)
-                return self._post(registry, headers, body), root
+                return self._post(registry, headers, body, root), root
             documents = self._documents(section, tx, root, record)
             headers, body = transport.provide_and_register(root, documents, repository)
-            return self._post(repository, headers, body), root
+            return self._post(repository, headers, body, root), root
         root = _parse(text)
         if tx.kind in ("StoredQueryTransaction", "MPQTransaction"):
             headers, body = transport.soap_request(root, Action.STORED_QUERY, registry)
@@ -275,13 +275,19 @@ class Harness:
             body = body.replace(f'value="{value}"'.encode(), f'value="{self.ids.uid()}"'.encode())
         return body
 
-    def _post(self, url: str, headers: dict[str, str], body: bytes) -> transport.Exchange:
+    def _post(self, url: str, headers: dict[str, str], body: bytes,
+              submission: etree._Element | None = None) -> transport.Exchange:
+        """Send one transaction with the run's token, or for a ``submission`` with a writer's
+        (``Endpoints.writer_token``)."""
         if self.dry_run:
             exchange = transport.Exchange(url=url, request_headers=headers, request_body=body)
             exchange.error = "dry run: not sent"
             return exchange
-        if self.endpoints.token:
-            headers = {**headers, "Authorization": f"Bearer {self.endpoints.token}"}
+        token = self.endpoints.token
+        if submission is not None and self.endpoints.writer_token is not None:
+            token = self.endpoints.writer_token(url, duties.source_id(submission))
+        if token:
+            headers = {**headers, "Authorization": f"Bearer {token}"}
         return transport.send(self.client, url, headers, body)
 
     def _prepare_submission(self, text: str, step: Step, tx: Transaction,

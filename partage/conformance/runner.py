@@ -4,8 +4,11 @@ default, against our own registry and repository started in-process on a tempora
 The pif patients (NIST 15817, 15817b) are fed first; each suite's preloads (12346, 12374 for
 the stored queries) follow, then its tests, section by section in ``index.idx`` order.
 
-Every transaction carries a bearer token: in-process, one minted by the development issuer our
-services trust; with ``--against``, the one given (``--token`` or ``PARTAGE_CONFORMANCE_TOKEN``).
+Every transaction carries a bearer token: in-process, ones minted by the development issuer our
+services trust: a reader's, and for submissions a writer's as ``partage.sources`` requires
+(ITI-42 the Document Repository's, ITI-41 the gateway's of the submission's sourceId); with
+``--against``, the one given (``--token`` or ``PARTAGE_CONFORMANCE_TOKEN``: it must allow the
+peer's writes too).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from partage.conformance.suites import (
     plan,
 )
 from partage.devissuer import DevIssuer
+from partage.sources import REPOSITORY, SITE_GATEWAY
 
 #: optional: run our services on this PostgreSQL server (one new database per service)
 DATABASE_ENV = "PARTAGE_CONFORMANCE_DATABASE_URL"
@@ -38,6 +42,8 @@ DATABASE_ENV = "PARTAGE_CONFORMANCE_DATABASE_URL"
 FEED_TOKEN_ENV = "PARTAGE_CONFORMANCE_FEED_TOKEN"
 #: lifetime of the token an in-process run mints (a full ``all`` run takes minutes)
 TOKEN_LIFETIME_S = 3600
+#: the in-process repository's client (it forwards ITI-42 with its own token)
+REPOSITORY_CLIENT = "repository"
 
 
 @dataclass
@@ -70,12 +76,26 @@ def own_services(client: httpx.Client) -> Iterator[OwnServices]:
         registry = stack.enter_context(background(registry_app(registry_settings)))
         repository_settings = RepositorySettings(
             data_dir=Path(tmp) / "repository", database_url=databases("repository"),
-            registry_url=f"{registry.url}/registry", log_json=False, issuer=issuer.url)
+            registry_url=f"{registry.url}/registry", log_json=False, issuer=issuer.url,
+            client_id=REPOSITORY_CLIENT,
+            client_secret=issuer.register_client(REPOSITORY_CLIENT, roles=[REPOSITORY]))
         repository = stack.enter_context(background(repository_app(repository_settings)))
+        forwarder = issuer.token("conformance-repository", [REPOSITORY],
+                                 lifetime_s=TOKEN_LIFETIME_S)
+
+        def writer(url: str, source_id: str) -> str:
+            """ITI-42 as the Document Repository sends it; ITI-41 as the gateway of the
+            submission's own site."""
+            if url == f"{registry.url}/registry":
+                return forwarder
+            return issuer.token(f"conformance-source-{source_id}", [SITE_GATEWAY],
+                                site=source_id, lifetime_s=TOKEN_LIFETIME_S)
+
         endpoints = transport.Endpoints(
             f"{registry.url}/registry", f"{repository.url}/repository",
             repository_settings.repository_unique_id,
             issuer.token("conformance", ["radiologist"], lifetime_s=TOKEN_LIFETIME_S),
+            writer_token=writer,
         )
         feed = RestFeed(client, f"{registry.url}/identity", registry_settings.feed_token)
         yield OwnServices(endpoints, feed, issuer)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import unquote
 
@@ -47,8 +48,12 @@ class Endpoints:
     #: the repository's repositoryUniqueId: NIST's site setting behind ``$repuid$`` where no
     #: earlier step reports it (15816 Retrieve)
     repository_unique_id: str = ""
-    #: bearer token sent with every transaction (ITI-18 and ITI-43 are refused without one)
+    #: bearer token sent with every transaction (every one is refused without a token)
     token: str = ""
+    #: the token a submission is sent with instead, given the endpoint and the submission's
+    #: sourceId: ITI-41 is a site gateway's for its own site, ITI-42 the Document Repository's
+    #: (``partage.sources``). ``None``: ``token`` (a peer's run, ``--token``)
+    writer_token: Callable[[str, str], str] | None = None
 
 
 def envelope_bytes(body: etree._Element, action: str, to: str) -> bytes:

@@ -1,5 +1,6 @@
 """What every repository route needs: settings, the database, the document store, the SOAP
-client that forwards ITI-42 to the registry and the validator of callers' bearer tokens."""
+client that forwards ITI-42 to the registry with the repository's own token, and the validator
+of callers' bearer tokens."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from dataclasses import dataclass, field
 from partage.auth import TokenValidator
 from partage.db import Database
 from partage.soapclient import XdsClient
+from partage.tokens import ClientCredentials
 from repository.core.config import RepositorySettings
 from repository.storage import DocumentStore, open_store
 
@@ -19,9 +21,17 @@ class RepositoryContext:
     store: DocumentStore
     client: XdsClient
     tokens: TokenValidator = field(init=False)
+    #: the repository's own tokens for ITI-42 (``None``: no client configured)
+    own_tokens: ClientCredentials | None = field(init=False)
 
     def __post_init__(self) -> None:
         self.tokens = self.settings.token_validator()
+        self.own_tokens = self.settings.token_source()
+
+    def registry_token(self) -> str | None:
+        """The bearer token ITI-42 is forwarded with; ``TokenUnavailable`` when the issuer
+        gives none."""
+        return self.own_tokens.token() if self.own_tokens is not None else None
 
     @classmethod
     def build(cls, settings: RepositorySettings, db: Database) -> RepositoryContext:

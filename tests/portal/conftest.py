@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from partage.devissuer import DevIssuer
+from tests.conftest import gateway_token
 from tests.portal.support import SITE_A, SITE_B, RunningRegistry, Study, running_registry
 
 #: Claire MARTIN's studies: a current chest CT at site A, priors at both sites
@@ -48,5 +49,5 @@ def published(issuer: DevIssuer, tmp_path_factory: pytest.TempPathFactory
         patient_id = registry.feed(*CLAIRE)
         registry.feed("1750399123457", "DURAND", "Paul", "1975-03-12", "M")
         for study in CLAIRE_STUDIES:
-            registry.publish(patient_id, study)
+            registry.publish(patient_id, study, gateway_token(issuer, study.site[1]))
         yield Published(issuer, registry, patient_id, CLAIRE_STUDIES)

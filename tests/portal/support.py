@@ -61,11 +61,11 @@ class RunningRegistry:
         answer.raise_for_status()
         return patient_id
 
-    def publish(self, patient_id: str, study: Study) -> str:
-        """Register the study's KOS DocumentEntry as a gateway's RAD-68 would (ITI-42); its
-        entryUUID."""
+    def publish(self, patient_id: str, study: Study, token: str) -> str:
+        """Register the study's KOS DocumentEntry as a gateway's RAD-68 would (ITI-42, with a
+        writer's ``token``: the study's site gateway's or the repository's); its entryUUID."""
         request = study.submission(patient_id)
-        answer = soapclient.register(self.soap, request)
+        answer = soapclient.register(self.soap, request, token=token)
         assert answer.status == ResponseStatus.SUCCESS, answer.errors
         return study.entry_uuid
 

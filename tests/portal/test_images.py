@@ -81,11 +81,10 @@ class Site:
 @pytest.fixture
 def site(region: Region, issuer: DevIssuer, orthanc: Orthanc, tmp_path: Path
          ) -> Iterator[Site]:
-    secret = issuer.register_client("gateway-site-a")
     with running_gateway(orthanc, issuer, tmp_path / "gateway", sweep_interval_s=0,
                          registry_url=region.registry, repository_url=region.repository,
-                         identity_url=f"{region.base}/identity", client_id="gateway-site-a",
-                         client_secret=secret) as gateway:
+                         identity_url=f"{region.base}/identity",
+                         **region.service_client()) as gateway:
         study = store_rest(orthanc, make_spec(series_count=2, slices=3))
         feed(region, REGIONAL)
         db = Database(gateway.settings.resolved_database_url())

@@ -42,6 +42,7 @@ from registry.core.config import RegistrySettings
 from registry.main import create_app as create_registry
 from repository.core.config import RepositorySettings
 from repository.main import create_app as create_repository
+from tests.conftest import REPOSITORY_CLIENT, REPOSITORY_SECRET
 from tests.gateway.studies import StoredStudy, make_spec, store_rest
 from tests.gateway.test_publisher import REGIONAL, feed
 from tests.portal.support import portal_sign_in
@@ -83,7 +84,8 @@ def world(idp: DevIdP, portal_port: int, tmp_path_factory: pytest.TempPathFactor
     with background(create_registry(registry_settings)) as registry:
         repository_settings = RepositorySettings(
             data_dir=root / "repository", registry_url=f"{registry.url}/registry",
-            issuer=idp.issuer, log_json=False)
+            issuer=idp.issuer, client_id=REPOSITORY_CLIENT, client_secret=REPOSITORY_SECRET,
+            log_json=False)
         with background(create_repository(repository_settings)) as repository:
             region = _Region(registry.url, f"{registry.url}/registry",
                              f"{repository.url}/repository", registry_settings.feed_token)

@@ -27,6 +27,7 @@ from portal.core.config import PortalSettings
 from portal.main import create_app
 from portal.sessions import SessionStore
 from portal.signin import Credentials
+from tests.conftest import REPOSITORY_CLIENT, REPOSITORY_SECRET
 from tests.portal.conftest import CLAIRE, CLAIRE_STUDIES
 from tests.portal.support import SITE_A, SITE_B, RunningRegistry, portal_sign_in, running_registry
 
@@ -60,8 +61,9 @@ def portal(idp: DevIdP, portal_port: int, tmp_path_factory: pytest.TempPathFacto
     root: Path = tmp_path_factory.mktemp("portal-web")
     with running_registry(root / "registry", idp.issuer) as registry:
         patient_id = registry.feed(*CLAIRE)
+        writer = idp.service_token(REPOSITORY_CLIENT, REPOSITORY_SECRET)
         for study in CLAIRE_STUDIES:
-            registry.publish(patient_id, study)
+            registry.publish(patient_id, study, writer)
         settings = PortalSettings(
             host="127.0.0.1", port=portal_port, data_dir=root / "portal", log_json=False,
             issuer=idp.issuer, client_secret=DEV_PORTAL_SECRET,

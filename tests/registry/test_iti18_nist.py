@@ -26,6 +26,7 @@ from partage.xsd import errors as xsd_errors
 from registry.core.config import RegistrySettings
 from registry.main import create_app
 from registry.models import Patient
+from tests.conftest import repository_token
 
 PATIENT = f"{uuid.uuid4().hex[:10]}^^^&1.3.6.1.4.1.21367.2005.13.20.1000&ISO"
 PATIENT_XML = PATIENT.replace("&", "&amp;")
@@ -82,7 +83,8 @@ def registry_server(database_url: str, conformance_dir: Path, tmp_path: Path,
         symbols: dict[str, str] = {}
         for section in LOAD_12346:
             body, assigned = _submission(conformance_dir, section, symbols)
-            answer = _post(server, Action.REGISTER, etree.fromstring(body))
+            answer = _post(server, Action.REGISTER, etree.fromstring(body),
+                           repository_token(issuer))
             assert answer.get("status") == ResponseStatus.SUCCESS, etree.tostring(answer)
             if section == "doc_for_rplc":
                 symbols["rplc_doc_uuid"] = assigned["Document01"]

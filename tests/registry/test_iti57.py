@@ -23,16 +23,18 @@ from ihe.ebrim import (
     Status,
     SubmitObjectsRequest,
 )
-from ihe.ebrim.enum import AssociationType
+from ihe.ebrim.enum import AssociationType, Scheme
 from ihe.soap import Action
 from partage import xsd
 from partage.db import Database, migrate
+from partage.devissuer import DevIssuer
 from partage.serve import background
 from registry import crud
 from registry.core.config import RegistrySettings
 from registry.main import create_app
 from registry.models import RegistryObjectRow
 from registry.submission import Policy, register, update_status
+from tests.conftest import gateway_token, repository_token
 from tests.registry.submission_data import OTHER_PATIENT, nist, seed_patient
 from tests.registry.test_iti42 import post
 
@@ -48,9 +50,14 @@ def db(database_url: str) -> Iterator[Database]:
     database.engine.dispose()
 
 
-def registered(db: Database, conformance_dir: Path) -> str:
-    """Register NIST 11990's document; return its entryUUID."""
+def registered(db: Database, conformance_dir: Path, site: str = "") -> str:
+    """Register NIST 11990's document (authored at ``site`` when given: its institutions' OID,
+    XON.10); return its entryUUID."""
     request = nist(conformance_dir, "11990/submit/single_doc.xml")
+    if site:
+        for author in next(o for o in request.objects
+                           if isinstance(o, ExtrinsicObject)).classified(Scheme.DE_AUTHOR):
+            author.set_slot("authorInstitution", [f"CHU Nord^^^^^^^^^{site}"])
     assert register(db, request, Policy()) == []
     uid = next(o for o in request.objects if isinstance(o, ExtrinsicObject)).unique_id
     with db.session() as session:
@@ -148,16 +155,54 @@ def test_update_association_is_refused_by_iti42(db: Database, conformance_dir: P
     assert status_of(db, doc) == APPROVED
 
 
-def test_deprecate_over_http(database_url: str, tmp_path: Path, conformance_dir: Path) -> None:
-    app = create_app(RegistrySettings(database_url=database_url, data_dir=tmp_path))
+def test_deprecate_over_http(database_url: str, tmp_path: Path, conformance_dir: Path,
+                             issuer: DevIssuer) -> None:
+    app = create_app(RegistrySettings(database_url=database_url, data_dir=tmp_path,
+                                      issuer=issuer.url))
     db = app.state.ctx.db
     seed_patient(db)
     doc = registered(db, conformance_dir)
     with background(app) as server:
         body = post(f"{server.url}/registry",
                     status_update(conformance_dir, doc, APPROVED, DEPRECATED).to_element(),
-                    Action.UPDATE)
+                    repository_token(issuer), Action.UPDATE)
     assert xsd.errors(body, conformance_dir / "schemas") == []
     answer = RegistryResponse.from_element(body)
     assert (answer.status, answer.errors) == (ResponseStatus.SUCCESS, [])
     assert status_of(db, doc) == DEPRECATED
+
+
+# -- a site gateway changes its own site's entries only ------------------------------------------
+SITE = "1.2.250.1.999.1.1"
+
+
+def _as_site(request: SubmitObjectsRequest, site: str) -> SubmitObjectsRequest:
+    """``request`` with ``site`` as its SubmissionSet's sourceId (what its gateway sends)."""
+    for obj in request.objects:
+        if isinstance(obj, RegistryPackage):
+            obj.set_external_id(Scheme.SS_SOURCE_ID, site)
+    return request
+
+
+@pytest.mark.parametrize("own", [True, False], ids=["own-entry", "another-site-s-entry"])
+def test_a_gateway_deprecates_only_its_own_site_s_entries(
+        database_url: str, tmp_path: Path, conformance_dir: Path, issuer: DevIssuer,
+        own: bool) -> None:
+    app = create_app(RegistrySettings(database_url=database_url, data_dir=tmp_path,
+                                      issuer=issuer.url))
+    db = app.state.ctx.db
+    seed_patient(db)
+    doc = registered(db, conformance_dir, SITE if own else "")
+    request = _as_site(status_update(conformance_dir, doc, APPROVED, DEPRECATED), SITE)
+    with background(app) as server:
+        answer = RegistryResponse.from_element(post(
+            f"{server.url}/registry", request.to_element(), gateway_token(issuer, SITE),
+            Action.UPDATE))
+    if own:
+        assert (answer.status, answer.errors) == (ResponseStatus.SUCCESS, [])
+        assert status_of(db, doc) == DEPRECATED
+    else:  # NIST's institutions name 1.2.3 and CleveClin, not the site
+        assert [(e.code, e.context) for e in answer.errors] == [(
+            "XDSRegistryError", f"DocumentEntry {doc} is of 1.2.3, CleveClin, not of the site "
+                                f"of the caller ({SITE})")]
+        assert status_of(db, doc) == APPROVED

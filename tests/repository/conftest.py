@@ -16,7 +16,8 @@ from partage.soapclient import XdsClient
 from repository.api.deps import RepositoryContext
 from repository.core.config import RepositorySettings
 from repository.main import create_app
-from tests.repository.factories import PeerRegistry
+from partage.sources import SITE_GATEWAY
+from tests.repository.factories import SITE, PeerRegistry
 
 REPOSITORY_UID = "1.2.250.1.999.2.77"
 
@@ -36,6 +37,10 @@ class Running:
     def auth(self) -> dict[str, str]:
         """A radiologist's ``Authorization`` header (ITI-43 needs a bearer token)."""
         return {"Authorization": f"Bearer {self.issuer.token()}"}
+
+    def source_token(self, site: str = SITE) -> str:
+        """The token of ``site``'s gateway (ITI-41 needs a site gateway's, for its own site)."""
+        return self.issuer.token(f"gateway-{site}", [SITE_GATEWAY], site=site)
 
     def retrieve(self, request: RetrieveDocumentSetRequest) -> RetrieveDocumentSetResponse:
         """ITI-43 through the project's SOAP client, with a radiologist's token."""

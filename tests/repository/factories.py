@@ -26,6 +26,10 @@ from ihe.soap import Action
 from partage.soap import SoapReply, SoapRequest, soap_endpoint
 
 PATIENT = "2801205123456^^^&1.2.250.1.213.1.4.10&ISO"
+#: the submitting site: the sourceId, the authors' institution OID (XON.10) and the ``site``
+#: claim of the gateway token that may submit them (``partage.sources``)
+SITE = "1.2.250.1.999.3"
+INSTITUTION = f"CHU Nord^^^^^^^^^{SITE}"
 
 
 def oid() -> str:
@@ -47,7 +51,7 @@ def entry(entry_uuid: str, unique_id: str, mime_type: str = "text/plain") -> Doc
         creation_time="20261127100000",
         mime_type=mime_type,
         title="Compte rendu",
-        authors=[Author(person="^LEROY^Marc^^^Dr", institutions=("CHU Nord",))],
+        authors=[Author(person="^LEROY^Marc^^^Dr", institutions=(INSTITUTION,))],
     )
 
 
@@ -55,10 +59,10 @@ def pnr(*documents: bytes, mime_type: str = "text/plain") -> ProvideAndRegisterD
     """A valid ITI-41 request with one DocumentEntry (fresh uniqueId) per document."""
     entries = [entry(f"Document{i:02d}", oid(), mime_type) for i in range(1, len(documents) + 1)]
     ss = SubmissionSetMetadata(
-        entry_uuid="SubmissionSet01", unique_id=oid(), source_id="1.2.250.1.999.3",
+        entry_uuid="SubmissionSet01", unique_id=oid(), source_id=SITE,
         patient_id=PATIENT, submission_time="20261127100000",
         content_type_code=Code("18748-4", "2.16.840.1.113883.6.1", "Diagnostic imaging study"),
-        authors=[Author(institutions=("CHU Nord",))],
+        authors=[Author(institutions=(INSTITUTION,))],
     )
     return ProvideAndRegisterDocumentSetRequest(
         submission(ss, entries),

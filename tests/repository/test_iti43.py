@@ -32,7 +32,8 @@ def stored(repository: Running) -> list[str]:
                        (b"<x/>", "text/xml")):
         request = pnr(data, mime_type=mime)
         assert repository.client.provide_and_register(
-            repository.endpoint, request).status == ResponseStatus.SUCCESS
+            repository.endpoint, request,
+            repository.source_token()).status == ResponseStatus.SUCCESS
         entry = next(o for o in request.submission.objects if isinstance(o, ExtrinsicObject))
         uids.append(entry.unique_id or "")
     return uids

@@ -108,7 +108,7 @@ def test_repository_on_s3(s3_endpoint: str, tmp_path: Path, database_url: str,
         for running in serve(settings, peer, client, issuer):
             request = pnr(b"on s3\n")
             assert client.provide_and_register(
-                running.endpoint, request).status == ResponseStatus.SUCCESS
+                running.endpoint, request, running.source_token()).status == ResponseStatus.SUCCESS
             uid = next(o for o in request.submission.objects
                        if isinstance(o, ExtrinsicObject)).unique_id or ""
             got = running.retrieve(RetrieveDocumentSetRequest(

@@ -39,12 +39,14 @@ from partage.orthanc import Orthanc
 from partage.serve import background, free_port
 from partage.soap import SOAP_CONTENT_TYPE
 from partage.soapclient import XdsClient
+from partage.sources import REPOSITORY
 from registry.core.config import RegistrySettings
 from registry.main import create_app as create_registry
 from repository.core.config import RepositorySettings
 from repository.main import create_app as create_repository
 from tests.gateway.studies import StoredStudy, make_spec, store_rest
-from tests.repository.factories import PATIENT, pnr
+from tests.conftest import gateway_token
+from tests.repository.factories import PATIENT, SITE, pnr
 from tests.support.gateway import REPOSITORY_UID, RunningGateway, running_gateway
 
 FIND_DOCUMENTS = "urn:uuid:14d4debf-8f97-4251-9a74-a90016b0af0d"
@@ -83,7 +85,8 @@ def world(issuer: DevIssuer, orthanc_server: Orthanc,
     with background(registry_app) as registry:
         repository_app = create_repository(RepositorySettings(
             data_dir=root / "repository", log_json=False, issuer=issuer.url,
-            registry_url=f"{registry.url}/registry"))
+            registry_url=f"{registry.url}/registry", client_id="repository-security",
+            client_secret=issuer.register_client("repository-security", roles=[REPOSITORY])))
         with background(repository_app) as repository, running_gateway(
                 orthanc_server, issuer, root / "gateway") as gateway:
             httpx.put(f"{registry.url}/identity/patients/{quote(PATIENT, safe='')}",
@@ -91,7 +94,7 @@ def world(issuer: DevIssuer, orthanc_server: Orthanc,
                       headers={"Authorization": f"Bearer {FEED_TOKEN}"}).raise_for_status()
             request = pnr(REPORT)
             stored = XdsClient(timeout=30).provide_and_register(
-                f"{repository.url}/repository", request)
+                f"{repository.url}/repository", request, gateway_token(issuer, SITE))
             assert stored.status == ResponseStatus.SUCCESS, stored.errors
             entry = next(o for o in request.submission.objects if isinstance(o, ExtrinsicObject))
             yield World(f"{registry.url}/registry", f"{repository.url}/repository",
@@ -216,6 +219,31 @@ def test_refused_without_a_valid_token(
     if api.soap:  # IUA over SOAP: the refusal is a SOAP 1.2 Sender fault
         fault = Fault.from_element(Envelope.from_bytes(answer.content).body)
         assert fault.code == "Sender" and fault.reason
+
+
+#: the writers (partage.sources): a bad token is refused before the submission is looked at
+WRITERS = {
+    "repository ITI-41": lambda w, h: soap(w.repository, Action.PROVIDE_AND_REGISTER,
+                                           pnr(b"forged report"), h),
+    "registry ITI-42": lambda w, h: soap(w.registry, Action.REGISTER,
+                                         pnr(b"forged entry").submission, h),
+    "registry ITI-57": lambda w, h: soap(w.registry, Action.UPDATE,
+                                         pnr(b"forged update").submission, h),
+}
+
+
+@pytest.mark.parametrize("write", WRITERS.values(), ids=WRITERS.keys())
+@pytest.mark.parametrize("bad", BAD_TOKENS.values(), ids=BAD_TOKENS.keys())
+def test_writers_refuse_without_a_valid_token(
+    world: World, issuer: DevIssuer, stranger: DevIssuer,
+    write: Callable[[World, dict[str, str]], httpx.Response],
+    bad: Callable[[DevIssuer, DevIssuer], str | None],
+) -> None:
+    authorization = bad(issuer, stranger)
+    answer = write(world, {} if authorization is None else {"Authorization": authorization})
+    assert answer.status_code == 401, answer.text
+    fault = Fault.from_element(Envelope.from_bytes(answer.content).body)
+    assert fault.code == "Sender" and fault.reason
 
 
 @pytest.mark.parametrize("api", APIS.values(), ids=APIS.keys())

@@ -31,6 +31,7 @@ from partage.conformance.imaging.fixture import (
     ImagingStudy,
 )
 from partage.conformance.transport import Endpoints
+from partage.sources import SITE_GATEWAY
 
 #: the department's assigning authority for its local patient IDs (the tests name none)
 LOCAL_AUTHORITY = "1.3.6.1.4.1.21367.13.80.110.1"
@@ -117,6 +118,7 @@ def own_site(client: httpx.Client, studies: dict[str, ImagingStudy]) -> Iterator
                 orthanc.upload(path.read_bytes())
             link(feed, study)
         port = free_port()
+        site_oid = GatewaySettings.model_fields["site_oid"].default
         settings = GatewaySettings(
             data_dir=tmp / "gateway", log_json=False, port=port,
             public_url=f"http://127.0.0.1:{port}", site_name="Partage IDS",
@@ -125,7 +127,9 @@ def own_site(client: httpx.Client, studies: dict[str, ImagingStudy]) -> Iterator
             pacs_adapter="dicomweb", pacs_dicomweb_url=orthanc.dicomweb,
             registry_url=endpoints.registry, repository_url=endpoints.repository,
             identity_url=feed.base, issuer=issuer.url, audience=issuer.audience,
-            client_id=GATEWAY_CLIENT, client_secret=issuer.register_client(GATEWAY_CLIENT),
+            site_oid=site_oid, client_id=GATEWAY_CLIENT,
+            client_secret=issuer.register_client(GATEWAY_CLIENT, roles=[SITE_GATEWAY],
+                                                 site=site_oid),
             dicom_port=0, sweep_interval_s=3600, sweep_days=_sweep_days(studies),
             **{name: CodeSetting(code=code, scheme=scheme, display=display)
                for name, (_, code, scheme, display) in AFFINITY_CODES.items()},

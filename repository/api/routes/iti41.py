@@ -5,7 +5,9 @@ has its document and every document its entry; ``hash`` and ``size`` it computes
 source-supplied value must agree, hex compared case-insensitively), sets ``hash``, ``size``
 and ``repositoryUniqueId``, stores the bytes, then registers the metadata with ITI-42. The
 registry's answer is relayed unchanged; when registration fails the stored bytes are removed,
-so a document whose registration failed is never kept.
+so a document whose registration failed is never kept. Only a site gateway submitting for its
+own site gets past the first check (``partage.sources``); ITI-42 is then forwarded with the
+repository's own token.
 """
 
 from __future__ import annotations
@@ -27,8 +29,11 @@ from ihe.ebrim import (
     ResponseStatus,
 )
 from ihe.errors import ProtocolError
-from partage.soap import Handler, SoapReply, SoapRequest
+from partage import sources
+from partage.auth import Principal
+from partage.soap import AuthenticatedHandler, SoapReply, SoapRequest
 from partage.soapclient import PeerUnavailable, SoapClientError
+from partage.tokens import TokenUnavailable
 from repository import crud
 from repository.api.deps import RepositoryContext
 from repository.models import StoredDocument
@@ -47,9 +52,9 @@ class Incoming:
     size: int
 
 
-def make_handler(ctx: RepositoryContext) -> Handler:
-    def handle(request: SoapRequest) -> SoapReply:
-        return SoapReply(provide_and_register(ctx, request).to_element())
+def make_handler(ctx: RepositoryContext) -> AuthenticatedHandler:
+    def handle(request: SoapRequest, caller: Principal) -> SoapReply:
+        return SoapReply(provide_and_register(ctx, request, caller).to_element())
 
     return handle
 
@@ -58,13 +63,19 @@ def failure(code: str, context: str, location: str = "") -> RegistryResponse:
     return RegistryResponse.from_errors([RegistryError(code, context, location)])
 
 
-def provide_and_register(ctx: RepositoryContext, request: SoapRequest) -> RegistryResponse:
+def provide_and_register(ctx: RepositoryContext, request: SoapRequest, caller: Principal
+                         ) -> RegistryResponse:
     try:
         pnr = ProvideAndRegisterDocumentSetRequest.from_element(
             request.envelope.body, request.attachments
         )
     except ProtocolError as exc:
         return failure(exc.code, str(exc), exc.location)
+    refused = sources.refusal(caller, pnr.submission, "XDSRepositoryError")
+    if refused is not None:
+        log.info("submission refused", extra={"caller": caller.subject,
+                                               "reason": refused.context})
+        return RegistryResponse.from_errors([refused])
     incoming, errors = match_documents(pnr)
     if errors:
         return RegistryResponse.from_errors(errors)
@@ -178,9 +189,14 @@ def store_new(ctx: RepositoryContext, incoming: list[Incoming]) -> list[tuple[In
 
 
 def forward(ctx: RepositoryContext, pnr: ProvideAndRegisterDocumentSetRequest) -> RegistryResponse:
-    """ITI-42 to the registry with the completed metadata; its answer is returned as is."""
+    """ITI-42 to the registry with the completed metadata and the repository's own token; its
+    answer is returned as is."""
     try:
-        return ctx.client.register(ctx.settings.registry_url, pnr.submission)
+        return ctx.client.register(ctx.settings.registry_url, pnr.submission,
+                                   ctx.registry_token())
+    except TokenUnavailable as exc:
+        log.warning("no token for the registry", extra={"reason": str(exc)})
+        return failure("XDSRegistryNotAvailable", f"no token for the registry: {exc}")
     except PeerUnavailable as exc:
         log.warning("registry not available", extra={"reason": str(exc)})
         return failure("XDSRegistryNotAvailable", f"the registry could not be reached: {exc}")
