@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from partage.cli import SERVICES
+from partage.sources import REPOSITORY, SITE_GATEWAY
 
 ROOT = Path(__file__).resolve().parent.parent
 #: ports the infrastructure images listen on (postgres: image default; minio: its --address;
@@ -329,7 +330,7 @@ def test_tokens_carry_the_audience_and_claims_services_read(
 def test_demo_users_have_realm_roles_and_declared_attributes(realm: dict[str, Any]) -> None:
     roles = {r["name"] for r in realm["roles"]["realm"]}
     assert roles >= {"radiologist", "physician", "patient", "site-admin", "region-admin",
-                     "site-gateway"}
+                     SITE_GATEWAY, REPOSITORY}
     profile = json.loads(realm["components"]["org.keycloak.userprofile.UserProfileProvider"][0]
                          ["config"]["kc.user.profile.config"][0])
     declared = {a["name"] for a in profile["attributes"]}
@@ -373,4 +374,14 @@ def test_every_gateway_has_a_service_account_for_its_own_site(
                      if m["protocolMapper"] == "oidc-hardcoded-claim-mapper"}
         assert hardcoded["site"] == env["PARTAGE_GATEWAY_SITE_OID"], name
         assert hardcoded["organisation_oid"] == env["PARTAGE_GATEWAY_SITE_OID"], name
-        assert accounts[client["clientId"]]["realmRoles"] == ["site-gateway"], name
+        assert accounts[client["clientId"]]["realmRoles"] == [SITE_GATEWAY], name
+
+
+def test_the_repository_has_a_service_account_the_registry_trusts(
+        compose: dict[str, Any], realm: dict[str, Any]) -> None:
+    env = _environment(compose["services"]["repository"])
+    client = _client(realm, env["PARTAGE_REPOSITORY_CLIENT_ID"])
+    assert client["serviceAccountsEnabled"] and not client["standardFlowEnabled"]
+    assert client["secret"] == env["PARTAGE_REPOSITORY_CLIENT_SECRET"]
+    [account] = [u for u in realm["users"] if u.get("serviceAccountClientId") == client["clientId"]]
+    assert account["realmRoles"] == [REPOSITORY]
