@@ -7,11 +7,11 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from consent.api import problems
 from consent.api.deps import ConsentContext
 from consent.api.routes import audit, decisions, fhir, policies
 from consent.audit.syslog import start_receiver
 from consent.core.config import ConsentSettings
+from partage import problems
 from partage.db import Database, migrate
 
 ALEMBIC_DIR = Path(__file__).parent / "alembic"

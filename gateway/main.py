@@ -9,7 +9,6 @@ from fastapi import FastAPI
 from pynetdicom.transport import ThreadedAssociationServer
 
 from gateway.ae import start_scp
-from gateway.api import problems
 from gateway.api.deps import GatewayContext
 from gateway.api.routes import rad69, status, wado_rs, wado_uri
 from gateway.core.config import GatewaySettings
@@ -20,6 +19,7 @@ from gateway.pacs import Pacs
 from gateway.pacs.dimse import DimsePacs, MoveRouter
 from gateway.publisher import Publisher
 from gateway.sweep import Sweeper
+from partage import problems
 from partage.db import Database, migrate
 
 

@@ -9,7 +9,7 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request
 
-from consent.api.problems import Problem
+from partage.problems import Problem
 from consent.core.config import ConsentSettings
 from consent.decision import CARE_ROLES, RegionRules
 from consent.policy import PatientIdError, RegionDefault, regional_cx

@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from consent.api.deps import PATIENT, REGION_ADMIN, Caller, Ctx, is_own_policy
-from consent.api.problems import Problem, problem
+from partage.problems import Problem, problem
 from consent.audit.fhir import bundle
 from consent.audit.ingest import MAX_BYTES, ingest
 from consent.audit.query import search

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request, Response
 
 from consent import crud, fhir
 from consent.api.deps import Caller, Ctx, may_read
-from consent.api.problems import Problem
+from partage.problems import Problem
 
 router = APIRouter(prefix="/patients/{ins}/Consent", tags=["fhir"])
 

@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 
 from consent import crud
 from consent.api.deps import Caller, ConsentContext, Ctx, may_read, may_write
-from consent.api.problems import Problem
+from partage.problems import Problem
 from consent.decision import effective_emergency, effective_sharing
 from consent.policy import Policy
 from consent.schemas import Effective, PolicyHistory, PolicyIn, PolicyOut

@@ -1,30 +1,33 @@
-"""HTTP errors of the gateway's REST routes as RFC 9457 ``application/problem+json``."""
+"""HTTP errors of a service's REST API as RFC 9457 ``application/problem+json`` (the gateway's
+and the consent service's): auth refusals, validation errors and refusals raised by routes
+alike, never a bare 500 for bad input."""
 
 from __future__ import annotations
+
+from http import HTTPStatus
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import HTTPException, RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-TITLES = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
-          406: "Not Acceptable", 503: "Service Unavailable"}
+MEDIA_TYPE = "application/problem+json"
 
 
 class Problem(HTTPException):
-    """An HTTP error with a problem document; raise it from a route."""
+    """An HTTP error answered with a problem document; raise it from a route."""
 
 
 def problem(status: int, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse(
-        {"type": "about:blank", "title": TITLES.get(status, "Error"), "status": status,
+        {"type": "about:blank", "title": HTTPStatus(status).phrase, "status": status,
          "detail": detail},
-        status_code=status, headers=headers, media_type="application/problem+json",
+        status_code=status, headers=headers, media_type=MEDIA_TYPE,
     )
 
 
 def install(app: FastAPI) -> None:
-    """Render every HTTP error of ``app`` (auth refusals included) as a problem."""
+    """Render every HTTP error of ``app`` as a problem (validation errors as 400)."""
 
     async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
