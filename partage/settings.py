@@ -12,6 +12,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from partage.auth import ClaimPaths, JwksCache, TokenValidator
+from partage.tokens import ClientCredentials
 
 DEFAULT_DATA_DIR = Path.home() / ".local" / "share" / "partage"
 
@@ -66,3 +67,25 @@ class ServiceSettings(BaseSettings):
             return self.database_url
         self.data_dir.mkdir(parents=True, exist_ok=True)
         return f"sqlite:///{self.data_dir / self.sqlite_name()}"
+
+
+class CallerSettings(ServiceSettings):
+    """A service that calls others with its own tokens (the client credentials grant,
+    DESIGN.md "Security model"): the gateways (registry, repository) and the repository
+    (registry)."""
+
+    #: token endpoint; empty: the issuer's discovery document names it
+    token_url: str = ""
+    #: this service's OAuth client; empty: it calls without a token (refused by a service
+    #: that requires one)
+    client_id: str = ""
+    client_secret: str = ""
+    #: RFC 8707 ``resource`` asked for (e.g. ``urn:partage``); empty: the issuer's default
+    token_resource: str = ""
+
+    def token_source(self) -> ClientCredentials | None:
+        """This service's own tokens, or ``None`` when it has no client."""
+        if not self.client_id:
+            return None
+        return ClientCredentials(self.client_id, self.client_secret, token_url=self.token_url,
+                                 issuer=self.issuer, resource=self.token_resource)

@@ -8,8 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 from pydantic_settings import SettingsConfigDict
 
-from partage.settings import ServiceSettings
-from partage.tokens import ClientCredentials
+from partage.settings import CallerSettings
 
 
 LOINC = "2.16.840.1.113883.6.1"
@@ -25,7 +24,7 @@ class CodeSetting(BaseModel):
     display: str
 
 
-class GatewaySettings(ServiceSettings):
+class GatewaySettings(CallerSettings):
     model_config = SettingsConfigDict(env_prefix="PARTAGE_GATEWAY_", extra="ignore")
 
     port: int = 8030
@@ -76,28 +75,12 @@ class GatewaySettings(ServiceSettings):
         code="394914008", scheme=SNOMED_CT, display="Radiology")
     #: IANA time zone of the PACS clock (StudyDate/StudyTime → UTC serviceStartTime)
     timezone: str = "Europe/Paris"
-    # -- tokens (callers' bearer tokens: issuer, audience, claims in ServiceSettings) -----------
-    #: the gateway's own tokens for the registry (client credentials grant): token endpoint;
-    #: empty: the issuer's discovery document names it
-    token_url: str = ""
-    #: the gateway's OAuth client; empty: it calls the registry without a token
-    client_id: str = ""
-    client_secret: str = ""
-    #: RFC 8707 ``resource`` asked for (e.g. ``urn:partage``); empty: the issuer's default
-    token_resource: str = ""
     # -- cache -----------------------------------------------------------------------------------
     cache_dir: Path | None = None
     cache_max_bytes: int = Field(default=2 * 1024**3, ge=1024 * 1024)
 
     def sqlite_name(self) -> str:
         return "gateway.sqlite"
-
-    def token_source(self) -> ClientCredentials | None:
-        """The gateway's own tokens for the registry, or ``None`` when it has no client."""
-        if not self.client_id:
-            return None
-        return ClientCredentials(self.client_id, self.client_secret, token_url=self.token_url,
-                                 issuer=self.issuer, resource=self.token_resource)
 
     def resolved_cache_dir(self) -> Path:
         return self.cache_dir or self.data_dir / "cache"

@@ -8,12 +8,11 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from partage.settings import ServiceSettings
+from partage.settings import CallerSettings
 from partage.soapclient import DEFAULT_WSDL_DIR
-from partage.tokens import ClientCredentials
 
 
-class RepositorySettings(ServiceSettings):
+class RepositorySettings(CallerSettings):
     model_config = SettingsConfigDict(env_prefix="PARTAGE_REPOSITORY_", extra="ignore")
 
     port: int = 8020
@@ -32,25 +31,8 @@ class RepositorySettings(ServiceSettings):
     s3_access_key: str | None = None
     s3_secret_key: str | None = None
     s3_region: str = "us-east-1"
-    # -- the repository's own tokens for ITI-42 (client credentials, role ``repository``) -----
-    #: token endpoint; empty: the issuer's discovery document names it
-    token_url: str = ""
-    #: the repository's OAuth client; empty: it forwards ITI-42 without a token (refused by a
-    #: registry that requires one)
-    client_id: str = ""
-    client_secret: str = ""
-    #: RFC 8707 ``resource`` asked for; empty: the issuer's default
-    token_resource: str = ""
-
     def sqlite_name(self) -> str:
         return "repository.sqlite"
 
     def documents_dir(self) -> Path:
         return self.data_dir / "documents"
-
-    def token_source(self) -> ClientCredentials | None:
-        """The repository's own tokens for the registry, or ``None`` when it has no client."""
-        if not self.client_id:
-            return None
-        return ClientCredentials(self.client_id, self.client_secret, token_url=self.token_url,
-                                 issuer=self.issuer, resource=self.token_resource)
