@@ -12,7 +12,7 @@ from consent.api.routes import audit, decisions, fhir, policies
 from consent.audit.syslog import start_receiver
 from consent.core.config import ConsentSettings
 from partage import problems
-from partage.db import Database, migrate
+from partage.db import Database, add_health_check, migrate
 
 ALEMBIC_DIR = Path(__file__).parent / "alembic"
 
@@ -40,10 +40,6 @@ def create_app(settings: ConsentSettings | None = None) -> FastAPI:
     app.include_router(fhir.router)
     app.include_router(audit.router)
 
-    @app.get("/health", tags=["ops"], summary="Liveness and database check")
-    def health() -> dict[str, str]:
-        with db.session() as session:
-            session.connection().exec_driver_sql("SELECT 1")
-        return {"status": "ok"}
+    add_health_check(app, db)
 
     return app

@@ -13,6 +13,7 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
+from fastapi import FastAPI
 from sqlalchemy.orm import Session, sessionmaker
 
 
@@ -59,3 +60,14 @@ class Database:
             except BaseException:
                 session.rollback()
                 raise
+
+
+def add_health_check(app: FastAPI, db: Database) -> None:
+    """``GET /health``: liveness with a round trip to the service's database (what compose and
+    a load balancer probe)."""
+
+    @app.get("/health", tags=["ops"], summary="Liveness and database check")
+    def health() -> dict[str, str]:
+        with db.session() as session:
+            session.connection().exec_driver_sql("SELECT 1")
+        return {"status": "ok"}

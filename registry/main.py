@@ -8,7 +8,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from ihe.soap import Action
-from partage.db import Database, migrate
+from partage.db import Database, add_health_check, migrate
 from partage.soap import BearerAction, soap_endpoint
 from registry.api.deps import RegistryContext
 from registry.api.routes import identity, iti18, iti42, iti57
@@ -52,10 +52,6 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
     )
     app.include_router(identity.router)
 
-    @app.get("/health", tags=["ops"], summary="Liveness and database check")
-    def health() -> dict[str, str]:
-        with db.session() as session:
-            session.connection().exec_driver_sql("SELECT 1")
-        return {"status": "ok"}
+    add_health_check(app, db)
 
     return app

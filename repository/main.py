@@ -9,7 +9,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from ihe.soap import Action
-from partage.db import Database, migrate
+from partage.db import Database, add_health_check, migrate
 from partage.soap import BearerAction, soap_endpoint
 from repository.api.deps import RepositoryContext
 from repository.api.routes import iti41, iti43
@@ -50,10 +50,6 @@ def create_app(settings: RepositorySettings | None = None) -> FastAPI:
         tags=["xds"],
     )
 
-    @app.get("/health", tags=["ops"], summary="Liveness and database check")
-    def health() -> dict[str, str]:
-        with db.session() as session:
-            session.connection().exec_driver_sql("SELECT 1")
-        return {"status": "ok"}
+    add_health_check(app, db)
 
     return app
