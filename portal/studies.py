@@ -197,21 +197,14 @@ def find_studies(settings: PortalSettings, token: str, patient_id: str) -> list[
     return sorted(studies, key=lambda s: (s.started or floor, s.id), reverse=True)
 
 
-def get_studies(settings: PortalSettings, token: str, entry_ids: list[str]) -> list[StudyEntry]:
-    """The manifests with these entryUUIDs (with or without ``urn:uuid:``) that the registry
-    shows this user, in one ITI-18 GetDocuments; malformed or unknown ids are left out."""
-    wanted = [f"urn:uuid:{bare}" for bare in (e.removeprefix("urn:uuid:") for e in entry_ids)
-              if _UUID.match(bare)]
-    if not wanted:
-        return []
-    request = AdhocQueryRequest(GET_DOCUMENTS, [
-        Slot("$XDSDocumentEntryEntryUUID", [f"({','.join(repr(u) for u in wanted)})"]),
-    ])
-    return [StudyEntry.from_entry(e) for e in _query(settings, token, request) if _is_manifest(e)]
-
-
 def get_study(settings: PortalSettings, token: str, entry_id: str) -> StudyEntry | None:
-    """The manifest with this entryUUID, or ``None`` when the registry has no such manifest
-    for this user."""
-    found = get_studies(settings, token, [entry_id])
-    return found[0] if found else None
+    """The manifest with this entryUUID (with or without ``urn:uuid:``), or ``None`` when the
+    registry has no such manifest for this user (ITI-18 GetDocuments)."""
+    bare = entry_id.removeprefix("urn:uuid:")
+    if not _UUID.match(bare):
+        return None
+    request = AdhocQueryRequest(GET_DOCUMENTS, [
+        Slot("$XDSDocumentEntryEntryUUID", [f"('urn:uuid:{bare}')"]),
+    ])
+    found = [e for e in _query(settings, token, request) if _is_manifest(e)]
+    return StudyEntry.from_entry(found[0]) if found else None

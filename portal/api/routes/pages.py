@@ -3,6 +3,7 @@ viewer. Every registry call carries the signed-in user's own token."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass
 from typing import Annotated
@@ -22,6 +23,7 @@ from portal.api.deps import (
     signed_in_user,
 )
 from portal.core.config import PortalSettings
+from portal.imaging.problems import ImagingProblem
 from portal.patients import Patient
 from portal.priors import PriorRanking, rank_priors
 from portal.studies import StudyEntry
@@ -90,30 +92,38 @@ async def search_page(
     })
 
 
-def _load(settings: PortalSettings, user: SignedInUser, patient: str
-          ) -> tuple[Patient, list[StudyEntry]]:
-    """The patient named in the URL (INS or CX) and all their studies; 404 when unknown."""
+def _patient(settings: PortalSettings, user: SignedInUser, patient: str) -> Patient:
+    """The patient named in the URL (INS or CX); 404 when unknown."""
     patient_id = patients.regional_id(patient, settings.regional_id_authority)
     found = patients.get_patient(settings, user.access_token, patient_id) if patient_id else None
     if found is None:
         raise HTTPException(404, f"Aucun patient {patient} n'est connu de la région.")
+    return found
+
+
+def _load(settings: PortalSettings, user: SignedInUser, patient: str
+          ) -> tuple[Patient, list[StudyEntry]]:
+    """The patient named in the URL and all their studies; 404 when unknown."""
+    found = _patient(settings, user, patient)
     return found, studies.find_studies(settings, user.access_token, found.patient_id)
 
 
-def _load_pair(settings: PortalSettings, user: SignedInUser, patient: str, current: str,
-               prior: str) -> tuple[Patient, StudyEntry, StudyEntry]:
-    """The patient and two of their studies (one ITI-18 GetDocuments, not the whole list);
-    404 when the patient is unknown or a study is not theirs for this user."""
-    patient_id = patients.regional_id(patient, settings.regional_id_authority)
-    found = patients.get_patient(settings, user.access_token, patient_id) if patient_id else None
-    if found is None:
-        raise HTTPException(404, f"Aucun patient {patient} n'est connu de la région.")
-    theirs = [s for s in studies.get_studies(settings, user.access_token, [current, prior])
-              if s.patient_id == found.patient_id]
-    chosen = _study(theirs, current, "courant")
-    previous = _study(theirs, prior, "antérieur")
-    assert chosen is not None and previous is not None
-    return found, chosen, previous
+async def _one_of(request: Request, user: SignedInUser, found: Patient, study_id: str,
+                  what: str) -> StudyEntry:
+    """One study of the patient as the registry gives it to this user — through the image
+    path's per-session memory, so the page and the prefetch it started ask ITI-18 once; 404
+    when it is not theirs for this user."""
+    try:
+        entry = await request.app.state.imaging.entry(user.session_id, user.access_token,
+                                                      study_id)
+    except ImagingProblem as exc:
+        if exc.status != 404:
+            raise
+        entry = None
+    if entry is None or entry.patient_id != found.patient_id:
+        raise HTTPException(404, f"L'examen {what} {study_id} n'est pas un examen de ce patient "
+                                 "visible pour vous.")
+    return entry
 
 
 def _warm(request: Request, user: SignedInUser, study_ids: list[str]) -> None:
@@ -198,8 +208,10 @@ async def compare_page(
         raise HTTPException(400, f"Disposition {layout} inconnue : 1, 2 ou 4 vues.")
     _warm(request, user, [current, *([prior] if prior else [])])  # while the page is built
     if prior:  # the two studies on screen now; the viewer lists the others at studiesUrl
-        found, chosen, previous = await run_in_threadpool(_load_pair, settings, user, patient,
-                                                          current, prior)
+        found = await run_in_threadpool(_patient, settings, user, patient)
+        chosen, previous = await asyncio.gather(
+            _one_of(request, user, found, current, "courant"),
+            _one_of(request, user, found, prior, "antérieur"))
         known = [chosen] if previous.id == chosen.id else [chosen, previous]
     else:  # the best prior is ranked among every study of the patient
         found, known = await run_in_threadpool(_load, settings, user, patient)
