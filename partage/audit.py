@@ -90,13 +90,24 @@ class SyslogOrigin:
                             procid=str(os.getpid()))
 
 
-class UdpSyslog:
+class _SyslogSocket:
+    """A syslog destination's socket, opened on first send and dropped after a failure so
+    the next attempt reconnects."""
+
+    _sock: socket.socket | None = None
+
+    def close(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+
+class UdpSyslog(_SyslogSocket):
     """RFC 5426: one syslog message per datagram. Loss in transit is UDP's; a connected
     socket at least reports an ICMP port-unreachable on the next send, which is retried."""
 
     def __init__(self, host: str, port: int, syslog: SyslogOrigin) -> None:
         self.name, self._addr, self._syslog = f"udp://{host}:{port}", (host, port), syslog
-        self._sock: socket.socket | None = None
 
     def send(self, xml: bytes, when: datetime) -> None:
         frame = self._syslog.frame(xml, when)
@@ -111,20 +122,14 @@ class UdpSyslog:
             self.close()
             raise
 
-    def close(self) -> None:
-        if self._sock is not None:
-            self._sock.close()
-            self._sock = None
 
-
-class TlsSyslog:
+class TlsSyslog(_SyslogSocket):
     """RFC 5425: ``MSG-LEN SP SYSLOG-MSG`` over one kept-open TLS connection."""
 
     def __init__(self, host: str, port: int, syslog: SyslogOrigin, context: ssl.SSLContext,
                  timeout: float = 5.0) -> None:
         self.name, self._host, self._port = f"tls://{host}:{port}", host, port
         self._syslog, self._context, self._timeout = syslog, context, timeout
-        self._sock: ssl.SSLSocket | None = None
 
     def send(self, xml: bytes, when: datetime) -> None:
         frame = self._syslog.frame(xml, when)
@@ -136,11 +141,6 @@ class TlsSyslog:
         except OSError:
             self.close()
             raise
-
-    def close(self) -> None:
-        if self._sock is not None:
-            self._sock.close()
-            self._sock = None
 
 
 class HttpDestination:
