@@ -22,12 +22,15 @@ from typing import Any
 
 import httpx
 
+from partage.auth import Principal
 from partage.tokens import TokenUnavailable
 
 #: the longest a decision may be acted on after it was asked (the region's 5 s promise)
 MAX_TTL_S = 5.0
 #: targets per batch call (the service accepts up to 5000)
 BATCH_SIZE = 1000
+#: the token claim giving a professional's organisation as an OID (the dev IdP, Keycloak mapper)
+ORGANISATION_OID_CLAIM = "organisation_oid"
 
 
 class ConsentUnavailable(Exception):
@@ -43,6 +46,14 @@ class ConsentUser:
     rpps: str = ""
     roles: tuple[str, ...] = ()
     organisation_oid: str = ""
+
+    @classmethod
+    def from_principal(cls, principal: Principal) -> ConsentUser:
+        """The caller of a validated token; the organisation is its OID claim
+        (``organisation_oid``), as sites and policies name organisations by OID."""
+        oid = principal.claims.get(ORGANISATION_OID_CLAIM)
+        return cls(principal.subject, principal.rpps, tuple(sorted(principal.roles)),
+                   oid if isinstance(oid, str) else "")
 
     def body(self) -> dict[str, Any]:
         return {"sub": self.sub, "rpps": self.rpps, "roles": sorted(self.roles),
