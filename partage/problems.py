@@ -18,10 +18,12 @@ class Problem(HTTPException):
     """An HTTP error answered with a problem document; raise it from a route."""
 
 
-def problem(status: int, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
+def problem(status: int, detail: str, headers: dict[str, str] | None = None,
+            **members: str) -> JSONResponse:
+    """A problem document; ``members`` are extension members (RFC 9457 §3.2), e.g. ``code``."""
     return JSONResponse(
         {"type": "about:blank", "title": HTTPStatus(status).phrase, "status": status,
-         "detail": detail},
+         "detail": detail, **members},
         status_code=status, headers=headers, media_type=MEDIA_TYPE,
     )
 
