@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from http import HTTPStatus
 from pathlib import Path
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -15,14 +15,17 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from portal.api.deps import CREDENTIALS, LoginRequired, ProfessionalsOnly, here
-from portal.api.routes import auth, images, pages
+from partage.web import auth
+from partage.web.auth import CREDENTIALS, here
+from partage.web.csrf import CsrfRefused, csrf_refused
+from partage.web.oidc import SignIn
+from partage.web.sessions import SessionMiddleware, SessionStore, server_session
+from portal.api.deps import LoginRequired, ProfessionalsOnly
+from portal.api.routes import images, pages
 from portal.core.config import PortalSettings
 from portal.headers import SecurityHeaders
 from portal.imaging.context import ImagingContext
 from portal.problems import Problem, problem_handler
-from portal.sessions import SessionMiddleware, SessionStore, server_session
-from portal.signin import SignIn
 from portal.studies import RegistryRefused, RegistryUnavailable, TokenRefused
 from portal.templating import render, render_error
 
@@ -111,18 +114,16 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
                   "healthcare professionals (XDS-I.b Imaging Document Consumer)",
                   lifespan=lifespan)
     app.state.settings = settings
-    app.state.signin = SignIn(settings)
-    app.state.sessions = SessionStore(settings.session_max_age_s)
+    web = settings.web()
+    app.state.signin = SignIn(web, settings.token_validator())
+    app.state.sessions = SessionStore(web.session_max_age_s)
 
     # outermost last: security headers also cover the session middleware's answers
-    app.add_middleware(
-        SessionMiddleware, store=app.state.sessions, secret=settings.session_secret,
-        cookie=settings.session_cookie, max_age_s=settings.session_max_age_s,
-        secure=urlsplit(settings.base_url()).scheme == "https",
-    )
+    app.add_middleware(SessionMiddleware, store=app.state.sessions, settings=web)
     app.add_middleware(SecurityHeaders, issuer=settings.issuer)
 
     app.add_exception_handler(Problem, problem_handler)
+    app.add_exception_handler(CsrfRefused, csrf_refused)
     app.add_exception_handler(LoginRequired, _login_required)
     app.add_exception_handler(ProfessionalsOnly, _professionals_only)
     app.add_exception_handler(TokenRefused, _token_refused)
@@ -131,7 +132,7 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _invalid_request)
 
-    app.include_router(auth.router)
+    app.include_router(auth.router(render_error))
     app.include_router(pages.router)
     app.include_router(images.router)
 

@@ -11,7 +11,8 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
-from portal.api.deps import PROFESSIONAL_ROLES, csrf_token
+from partage.web.csrf import csrf_token
+from portal.api.deps import PROFESSIONAL_ROLES
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 ROLE_LABELS = {

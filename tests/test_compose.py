@@ -26,7 +26,7 @@ INFRASTRUCTURE_PORTS = {"postgres": 5432, "minio": 9000, "keycloak": 8180}
 ORTHANC_CONFIG = "/etc/partage/orthanc.json"
 #: where Keycloak's --import-realm reads realm files
 KEYCLOAK_IMPORT = "/opt/keycloak/data/import/"
-#: what the portal registers as its redirect URI (portal/signin.py), after its public URL
+#: what the portal registers as its redirect URI (partage/web/oidc.py), after its public URL
 PORTAL_CALLBACK = "/auth/callback"
 #: settings naming addresses outside the stack: how consumers reach a gateway, the region's IdP
 EXTERNAL_URLS = {"PARTAGE_GATEWAY_PUBLIC_URL", "PARTAGE_GATEWAY_ISSUER",

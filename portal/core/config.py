@@ -9,6 +9,7 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from partage.settings import ServiceSettings
+from partage.web.settings import WebSettings
 
 
 class PortalSettings(ServiceSettings):
@@ -58,6 +59,14 @@ class PortalSettings(ServiceSettings):
 
     def base_url(self) -> str:
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    def web(self) -> WebSettings:
+        """The sign-in and session settings of ``partage.web``."""
+        return WebSettings(
+            issuer=self.issuer, client_id=self.client_id, client_secret=self.client_secret,
+            base_url=self.base_url(), session_secret=self.session_secret,
+            session_cookie=self.session_cookie, session_max_age_s=self.session_max_age_s,
+            scope=self.scope, timeout_s=self.upstream_timeout_s)
 
     def resolved_cache_dir(self) -> Path:
         return self.cache_dir or self.data_dir / "portal-cache"

@@ -34,7 +34,7 @@ from partage.db import Database, migrate
 from partage.idp import DEV_PORTAL_SECRET, DevIdP
 from partage.orthanc import Orthanc, OrthancConfig
 from partage.serve import BackgroundServer, background, free_port
-from portal.api.deps import CREDENTIALS
+from partage.web.auth import CREDENTIALS
 from portal.core.config import PortalSettings
 from portal.main import create_app
 from portal.studies import find_studies

@@ -21,12 +21,11 @@ from itsdangerous import TimestampSigner
 
 from partage.idp import DEV_PORTAL_SECRET, DevIdP
 from partage.serve import BackgroundServer, free_port
-from portal.api.deps import CREDENTIALS
-from portal.api.routes.auth import safe_next
+from partage.web.auth import CREDENTIALS, safe_next
+from partage.web.oidc import Credentials
+from partage.web.sessions import SALT, SessionStore
 from portal.core.config import PortalSettings
 from portal.main import create_app
-from portal.sessions import SessionStore
-from portal.signin import Credentials
 from tests.conftest import REPOSITORY_CLIENT, REPOSITORY_SECRET
 from tests.portal.conftest import CLAIRE, CLAIRE_STUDIES
 from tests.portal.support import SITE_A, SITE_B, RunningRegistry, portal_sign_in, running_registry
@@ -43,7 +42,7 @@ class Portal:
     def session_id(self, browser: httpx.Client) -> str:
         signed = browser.cookies.get(self.settings.session_cookie, domain="127.0.0.1")
         assert signed, "no portal session cookie"
-        signer = TimestampSigner(self.settings.session_secret, salt="partage.portal.session")
+        signer = TimestampSigner(self.settings.session_secret, salt=SALT)
         return signer.unsign(signed).decode()
 
     def credentials(self, browser: httpx.Client) -> Credentials:

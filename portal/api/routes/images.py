@@ -16,7 +16,9 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
-from portal.api.deps import CsrfChecked, Professional, SignedInUser
+from partage.web.auth import SignedInUser
+from partage.web.csrf import CsrfChecked
+from portal.api.deps import Professional
 from portal.imaging import proxy
 from portal.imaging.context import ImagingContext, OpenStudy
 from portal.imaging.download import archive_name, zip_stream

@@ -14,13 +14,13 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from portal import patients, studies
+from partage.web.auth import SignedInUser, signed_in_user
 from portal.api.deps import (
     Professional,
     ProfessionalPage,
     ProfessionalsOnly,
     Settings,
-    SignedInUser,
-    signed_in_user,
+    is_professional,
 )
 from portal.core.config import PortalSettings
 from portal.imaging.problems import ImagingProblem
@@ -67,7 +67,7 @@ async def home(request: Request) -> Response:
     user = await signed_in_user(request)
     if user is None:
         return render(request, "welcome.html")
-    if not user.is_professional:
+    if not is_professional(user):
         raise ProfessionalsOnly(user)
     return render(request, "search.html", {"q": "", "criteria": None, "results": None})
 

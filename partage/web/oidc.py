@@ -1,11 +1,11 @@
-"""The portal as an OpenID Connect relying party (authlib's Starlette client): authorization
+"""A web app as an OpenID Connect relying party (authlib's Starlette client): authorization
 code flow with PKCE (S256) against the configured issuer's discovery document, as a
 confidential client (``client_secret_basic``), RP-initiated logout, and refresh.
 
 The ID token proves the sign-in (signature against the issuer's JWKS, ``iss``, ``aud``,
 ``nonce``, ``exp``: authlib checks them). Who the user is for the region's APIs comes from the
 access token, validated as every service validates it (``partage.auth.TokenValidator``): the
-portal forwards exactly that token, so the roles it acts on are the ones the APIs will see.
+app forwards exactly that token, so the roles it acts on are the ones the APIs will see.
 The same code works against Keycloak; only settings differ.
 """
 
@@ -25,8 +25,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from partage.auth import KeysUnavailable, Principal, TokenError
-from portal.core.config import PortalSettings
+from partage.auth import KeysUnavailable, Principal, TokenError, TokenValidator
+from partage.web.settings import WebSettings
 
 log = logging.getLogger(__name__)
 
@@ -48,9 +48,9 @@ class Credentials:
 
 
 class SignIn:
-    """The relying party of one portal: the OAuth client and the access-token validator."""
+    """The relying party of one app: the OAuth client and the access-token validator."""
 
-    def __init__(self, settings: PortalSettings) -> None:
+    def __init__(self, settings: WebSettings, tokens: TokenValidator) -> None:
         self.settings = settings
         oauth = OAuth()
         self.client: StarletteOAuth2App = oauth.register(
@@ -62,10 +62,10 @@ class SignIn:
                 "scope": settings.scope,
                 "code_challenge_method": "S256",
                 "token_endpoint_auth_method": "client_secret_basic",
-                "timeout": settings.upstream_timeout_s,
+                "timeout": settings.timeout_s,
             },
         )
-        self.tokens = settings.token_validator()
+        self.tokens = tokens
         self._refreshing: WeakValueDictionary[str, asyncio.Lock] = WeakValueDictionary()
 
     async def redirect(self, request: Request) -> Response:
@@ -73,7 +73,7 @@ class SignIn:
         kept in the (server-side) session."""
         try:
             return await self.client.authorize_redirect(  # type: ignore[no-any-return]
-                request, f"{self.settings.base_url()}/auth/callback")
+                request, f"{self.settings.base_url}/auth/callback")
         except (httpx.HTTPError, ValueError) as exc:
             raise SignInFailed(f"the identity provider cannot be reached: {exc}") from exc
 
@@ -143,7 +143,7 @@ class SignIn:
         endpoint = metadata.get("end_session_endpoint")
         if not endpoint:
             return None
-        params = {"post_logout_redirect_uri": f"{self.settings.base_url()}/",
+        params = {"post_logout_redirect_uri": f"{self.settings.base_url}/",
                   "client_id": self.settings.client_id}
         if id_token:
             params["id_token_hint"] = id_token

@@ -1,7 +1,7 @@
 """Server-side sessions: the browser's cookie holds only a random session id, signed
 (itsdangerous), never a token. The data lives in an in-process store with expiry, which is
-right for one portal process (several processes behind a load balancer would need a shared
-store such as Redis or the database; see portal/README.md).
+right for one process of the app (several processes behind a load balancer would need a shared
+store such as Redis or the database; see partage/web/README.md).
 
 ``SessionMiddleware`` puts a ``ServerSession`` in ``scope["partage.session"]`` and its data dict
 in ``scope["session"]``, where Starlette's ``request.session`` (and so authlib's OAuth client,
@@ -21,7 +21,11 @@ from starlette.datastructures import MutableHeaders
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from partage.web.settings import WebSettings
+
 SCOPE_KEY = "partage.session"
+#: itsdangerous salt of the signed session id (the cookie name and secret differ per app)
+SALT = "partage.web.session"
 
 
 @dataclass
@@ -92,14 +96,13 @@ class SessionMiddleware:
     (HttpOnly, SameSite=Lax, Secure under HTTPS), drop retired ids, expire the cookie of a
     cleared one."""
 
-    def __init__(self, app: ASGIApp, *, store: SessionStore, secret: str, cookie: str,
-                 max_age_s: int, secure: bool) -> None:
+    def __init__(self, app: ASGIApp, *, store: SessionStore, settings: WebSettings) -> None:
         self.app = app
         self.store = store
-        self.signer = TimestampSigner(secret, salt="partage.portal.session")
-        self.cookie = cookie
-        self.max_age_s = max_age_s
-        self.secure = secure
+        self.signer = TimestampSigner(settings.session_secret, salt=SALT)
+        self.cookie = settings.session_cookie
+        self.max_age_s = settings.session_max_age_s
+        self.secure = settings.secure
 
     def _load(self, scope: Scope) -> ServerSession:
         signed = HTTPConnection(scope).cookies.get(self.cookie)
