@@ -26,11 +26,14 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):  # type: ignore[no-untyped-def]
         listener = identity.start_mllp(ctx) if settings.mllp_port else None
+        ctx.audit.start()
         try:
             yield
         finally:
             if listener is not None:
                 listener.stop()
+            ctx.audit.stop()
+            ctx.close()
             db.engine.dispose()
 
     app = FastAPI(title="Partage registry", version="0.1.0", lifespan=lifespan)

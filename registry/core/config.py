@@ -7,10 +7,13 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from partage.settings import ServiceSettings
+from partage.settings import CallerSettings
 
 
-class RegistrySettings(ServiceSettings):
+class RegistrySettings(CallerSettings):
+    """The registry calls the consent service (decisions, audits) with its own client
+    credentials (``CLIENT_ID``, ``CLIENT_SECRET``; role ``service``)."""
+
     model_config = SettingsConfigDict(env_prefix="PARTAGE_REGISTRY_", extra="ignore")
 
     port: int = 8010
@@ -31,6 +34,9 @@ class RegistrySettings(ServiceSettings):
     feed_token: str = "change-me-feed-token"
     #: the region's homeCommunityId
     home_community_id: str = "urn:oid:1.2.250.1.999.1"
+    #: the consent service (policy decision point) whose decisions filter ITI-18 answers;
+    #: empty: consent is not enforced, only the role rules (logged as a warning at start)
+    consent_url: str = ""
 
     def sqlite_name(self) -> str:
         return "registry.sqlite"

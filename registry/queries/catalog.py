@@ -13,7 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from ihe.ebrim import AdhocQueryRequest, Identifiable
-from registry.queries.answer import Answer, ReturnType, execute
+from registry.queries.answer import Answer, ReturnType, check_size, execute, unique
 from registry.queries.errors import QueryError, fail
 from registry.queries.find_documents import (
     find_documents,
@@ -43,6 +43,9 @@ from registry.queries.hits import Hit
 from registry.queries.params import Parameters
 
 QueryFunction = Callable[[Session, Parameters, int], list[Hit]]
+#: what the caller may see of the hits (``registry.queries.consent_filter``), applied before the
+#: size check and before any XML is read
+Screen = Callable[[Session, list[Hit]], list[Hit]]
 
 
 @dataclass(frozen=True)
@@ -109,15 +112,22 @@ QUERIES: dict[str, StoredQuery] = {
 QUERY_IDS = {query.name: query_id for query_id, query in QUERIES.items()}
 
 
-def run_answer(session: Session, request: AdhocQueryRequest, max_results: int) -> Answer:
-    """Answer ``request`` (an ``Answer``: its objects, or its stored XML for LeafClass), or
-    raise a ``RemoteProtocolError`` carrying the ITI-18 error code."""
+def run_answer(session: Session, request: AdhocQueryRequest, max_results: int,
+               screen: Screen | None = None) -> Answer:
+    """Answer ``request`` (an ``Answer``: its objects, or its stored XML for LeafClass) with
+    the hits ``screen`` lets through, or raise a ``RemoteProtocolError`` carrying the ITI-18
+    error code."""
     query = QUERIES.get(request.query_id)
     if query is None:
         fail(QueryError.UNKNOWN_QUERY, f"unknown stored query {request.query_id!r}")
     return_type = ReturnType.parse(request.return_type)
     _custom_plans(session)
     found = query.run(session, Parameters(request.parameters), max_results + 1)
+    if screen is not None:
+        # the size check first: a query cut at the limit must fail, not answer the screened rest
+        hits = unique(found)
+        check_size(hits, max_results)
+        found = screen(session, hits)
     return execute(session, found, return_type, max_results)
 
 

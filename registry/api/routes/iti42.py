@@ -2,17 +2,26 @@
 
 Only writers get here (``partage.soap.BearerAction``; who a writer is: ``partage.sources``):
 the repository forwarding ITI-41, or a site gateway registering for its own site. Submissions of
-a site the directory lists as suspended are refused, whoever forwards them.
+a site the directory lists as suspended are refused, whoever forwards them. Each submission
+that names its patient is audited once (110107 Import, ITI-42) with its outcome.
 """
 
 from __future__ import annotations
 
-from ihe.ebrim import RegistryError, RegistryPackage, RegistryResponse, SubmitObjectsRequest
+from ihe.atna import EventOutcomeIndicator
+from ihe.ebrim import (
+    RegistryError,
+    RegistryPackage,
+    RegistryResponse,
+    ResponseStatus,
+    SubmitObjectsRequest,
+)
 from ihe.ebrim.enum import Scheme
 from ihe.errors import RemoteProtocolError
 from partage import sources
 from partage.auth import Principal
 from partage.soap import AuthenticatedHandler, SoapReply, SoapRequest
+from registry import audit
 from registry.api.deps import RegistryContext
 from registry.identity.sites import get_site
 from registry.submission import Policy, register
@@ -61,8 +70,13 @@ def make_handler(ctx: RegistryContext) -> AuthenticatedHandler:
             return SoapReply(body=parsed.to_element())
         refused = writer_refusal(ctx, caller, parsed)
         if refused is not None:
+            audit.record_import(ctx.audit, caller, parsed, EventOutcomeIndicator.MINOR_FAILURE)
             return SoapReply(body=refused.to_element())
         errors = register(ctx.db, parsed, policy_of(ctx), in_place=True)  # parsed for this call
-        return SoapReply(body=RegistryResponse.from_errors(errors).to_element())
+        response = RegistryResponse.from_errors(errors)
+        audit.record_import(ctx.audit, caller, parsed, EventOutcomeIndicator.SUCCESS
+                            if response.status == ResponseStatus.SUCCESS
+                            else EventOutcomeIndicator.MINOR_FAILURE)
+        return SoapReply(body=response.to_element())
 
     return handle
