@@ -203,7 +203,7 @@ class Region:
         settings = PortalSettings(
             data_dir=self.data_dir / "portal", port=self.ports["portal"],
             public_url=self.portal_url, issuer=self.idp.issuer,
-            client_secret=DEV_PORTAL_SECRET, registry_url=f"{self.registry.url}/registry",
+            signin_client_secret=DEV_PORTAL_SECRET, registry_url=f"{self.registry.url}/registry",
             identity_url=f"{self.registry.url}/identity",
             repository_url=f"{self.repository.url}/repository", export_pacs=export,
             log_json=False,

@@ -20,8 +20,12 @@ from partage.web.auth import CREDENTIALS, here
 from partage.web.csrf import CsrfRefused, csrf_refused
 from partage.web.oidc import SignIn
 from partage.web.sessions import SessionMiddleware, SessionStore, server_session
+from partage.audit import AuditTrail
+from partage.consent import ConsentUnavailable
 from portal.api.deps import LoginRequired, ProfessionalsOnly
 from portal.api.routes import images, pages
+from portal.audit import sign_in_auditor
+from portal.consent import ConsentPoint
 from portal.core.config import PortalSettings
 from portal.headers import SecurityHeaders
 from portal.imaging.context import ImagingContext
@@ -73,6 +77,16 @@ async def _registry_refused(request: Request, exc: Exception) -> Response:
                         "Le registre de la région a refusé la recherche.", str(exc))
 
 
+async def _consent_unavailable(request: Request, exc: Exception) -> Response:
+    """The decision point cannot answer: show nothing (fail closed)."""
+    if is_api(request):
+        return Problem(503, "Consent service unavailable", str(exc)).response()
+    return render_error(request, 503, "Service de consentement indisponible",
+                        "Les choix de partage des patients ne peuvent pas être vérifiés pour "
+                        "l'instant : aucun examen n'est affiché. Réessayez dans un instant.",
+                        str(exc), retry=here(request))
+
+
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     if is_api(request):
@@ -106,9 +120,17 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with ImagingContext.open(settings) as imaging:
+        async with (ConsentPoint.open(settings, service_tokens) as consent,
+                    ImagingContext.open(settings, consent) as imaging):
+            app.state.consent = consent
             app.state.imaging = imaging
-            yield
+            audit.start()
+            try:
+                yield
+            finally:
+                audit.stop()
+                if service_tokens is not None:
+                    service_tokens.close()
 
     app = FastAPI(title="Partage portal", summary="The region's imaging portal for "
                   "healthcare professionals (XDS-I.b Imaging Document Consumer)",
@@ -117,6 +139,9 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
     web = settings.web()
     app.state.signin = SignIn(web, settings.token_validator())
     app.state.sessions = SessionStore(web.session_max_age_s)
+    service_tokens = settings.token_source()
+    app.state.audit = audit = AuditTrail.from_settings(
+        settings, "portal", token=service_tokens.token if service_tokens else None)
 
     # outermost last: security headers also cover the session middleware's answers
     app.add_middleware(SessionMiddleware, store=app.state.sessions, settings=web)
@@ -129,10 +154,11 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
     app.add_exception_handler(TokenRefused, _token_refused)
     app.add_exception_handler(RegistryUnavailable, _registry_unavailable)
     app.add_exception_handler(RegistryRefused, _registry_refused)
+    app.add_exception_handler(ConsentUnavailable, _consent_unavailable)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _invalid_request)
 
-    app.include_router(auth.router(render_error))
+    app.include_router(auth.router(render_error, on_sign_in=sign_in_auditor(audit)))
     app.include_router(pages.router)
     app.include_router(images.router)
 

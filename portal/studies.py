@@ -2,7 +2,9 @@
 user's token, each KOS DocumentEntry read into a ``StudyEntry`` (RAD TF-3 §4.68.4.1.2.3.2 says
 where each attribute sits: eventCodeList = modalities (DCM) and anatomic regions,
 referenceIdList = accession number and Study Instance UID, serviceStartTime = the study's date,
-author institution = the site).
+author institution = the site). The registry answers for professionals only with what the
+patient shares; each entry it withheld is a Warning ``PartageConsentWithheld`` (location: the
+reason code, codeContext: its text) that names nothing, read here as a ``Withheld``.
 
 Blocking (zeep over HTTP): async callers run these in a thread.
 """
@@ -13,7 +15,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from ihe.ebrim import AdhocQueryRequest
+from ihe.ebrim import AdhocQueryRequest, AdhocQueryResponse
 from ihe.ebrim.content import ExtrinsicObject, Slot
 from ihe.ebrim.enum import (
     KOS_FORMAT_CODE,
@@ -23,6 +25,7 @@ from ihe.ebrim.enum import (
     REFERENCE_ID_STUDY_INSTANCE_UID,
     ResponseStatus,
     Scheme,
+    Severity,
     Status,
 )
 from ihe.kos.enum import CodingScheme
@@ -35,6 +38,8 @@ GET_DOCUMENTS = "urn:uuid:5c4f972b-d56b-40ac-a5fc-c8ca9b40b9d4"
 INSTANCE_COUNT_SLOT = "urn:partage:xdsi:numberOfStudyRelatedInstances"
 #: codingScheme values of DICOM modality codes: the OID (codes.xml style) and the short name
 MODALITY_SCHEMES = frozenset({CodingScheme.DCM.value, "DCM"})
+#: errorCode of the registry's warning for an entry the patient's policy withholds
+CONSENT_WITHHELD = "PartageConsentWithheld"
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 
@@ -53,6 +58,15 @@ class RegistryRefused(Exception):
 
 class TokenRefused(RegistryRefused):
     """The registry refused the user's token (HTTP 401): the user signs in again."""
+
+
+@dataclass(frozen=True)
+class Withheld:
+    """A study not shown to this user, and why (a decision's reason code and text); never
+    what the study is."""
+
+    code: str
+    text: str
 
 
 @dataclass(frozen=True)
@@ -151,8 +165,16 @@ def _author_institution(entry: ExtrinsicObject) -> tuple[str, str]:
     return "", ""
 
 
+@dataclass(frozen=True)
+class Found:
+    """A query's manifests the user may see, and one ``Withheld`` per entry kept back."""
+
+    studies: list[StudyEntry]
+    withheld: list[Withheld]
+
+
 def _query(settings: PortalSettings, token: str, request: AdhocQueryRequest
-           ) -> list[ExtrinsicObject]:
+           ) -> AdhocQueryResponse:
     client = soapclient.client_for(timeout=settings.upstream_timeout_s)
     try:
         answer = client.stored_query(settings.registry_url, request, token)
@@ -166,7 +188,17 @@ def _query(settings: PortalSettings, token: str, request: AdhocQueryRequest
         first = answer.errors[0] if answer.errors else None
         raise RegistryRefused(first.code if first else "XDSRegistryError",
                               first.context if first and first.context else "")
+    return answer
+
+
+def _entries(answer: AdhocQueryResponse) -> list[ExtrinsicObject]:
     return [o for o in answer.objects if isinstance(o, ExtrinsicObject)]
+
+
+def withheld(answer: AdhocQueryResponse) -> list[Withheld]:
+    """The registry's consent warnings, one per entry it withheld."""
+    return [Withheld(e.location, e.context) for e in answer.errors
+            if e.code == CONSENT_WITHHELD and e.severity == Severity.WARNING]
 
 
 def _is_token_refusal(fault: soapclient.SoapFaultError) -> bool:
@@ -182,19 +214,20 @@ def _is_manifest(entry: ExtrinsicObject) -> bool:
                for c in entry.classified(Scheme.DE_FORMAT_CODE))
 
 
-def find_studies(settings: PortalSettings, token: str, patient_id: str) -> list[StudyEntry]:
-    """Every Approved manifest of the patient (ITI-18 FindDocuments, LeafClass), newest
-    first."""
+def find_studies(settings: PortalSettings, token: str, patient_id: str) -> Found:
+    """Every Approved manifest of the patient the registry gives this user (ITI-18
+    FindDocuments, LeafClass), newest first, and what it withheld."""
     request = AdhocQueryRequest(FIND_DOCUMENTS, [
         Slot("$XDSDocumentEntryPatientId", [f"'{patient_id}'"]),
         Slot("$XDSDocumentEntryStatus", [f"('{Status.APPROVED}')"]),
         Slot("$XDSDocumentEntryFormatCode",
              [f"('{KOS_FORMAT_CODE}^^{KOS_FORMAT_CODING_SCHEME}')"]),
     ])
-    studies = [StudyEntry.from_entry(e) for e in _query(settings, token, request)
-               if _is_manifest(e)]
+    answer = _query(settings, token, request)
+    studies = [StudyEntry.from_entry(e) for e in _entries(answer) if _is_manifest(e)]
     floor = datetime.min.replace(tzinfo=UTC)
-    return sorted(studies, key=lambda s: (s.started or floor, s.id), reverse=True)
+    return Found(sorted(studies, key=lambda s: (s.started or floor, s.id), reverse=True),
+                 withheld(answer))
 
 
 def get_study(settings: PortalSettings, token: str, entry_id: str) -> StudyEntry | None:
@@ -206,5 +239,5 @@ def get_study(settings: PortalSettings, token: str, entry_id: str) -> StudyEntry
     request = AdhocQueryRequest(GET_DOCUMENTS, [
         Slot("$XDSDocumentEntryEntryUUID", [f"('urn:uuid:{bare}')"]),
     ])
-    found = [e for e in _query(settings, token, request) if _is_manifest(e)]
+    found = [e for e in _entries(_query(settings, token, request)) if _is_manifest(e)]
     return StudyEntry.from_entry(found[0]) if found else None

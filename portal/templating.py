@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
@@ -34,6 +35,9 @@ def role_label(roles: frozenset[str]) -> str:
 
 
 templates.env.globals["role_label"] = role_label
+#: the region's clock for the times a page shows
+REGION_TIME = ZoneInfo("Europe/Paris")
+templates.env.filters["hhmm"] = lambda when: when.astimezone(REGION_TIME).strftime("%H:%M")
 
 
 def render(request: Request, name: str, context: dict[str, Any] | None = None,

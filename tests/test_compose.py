@@ -349,9 +349,9 @@ def test_demo_users_have_realm_roles_and_declared_attributes(realm: dict[str, An
 def test_portal_client_is_confidential_with_pkce_and_the_portal_s_redirect(
         compose: dict[str, Any], realm: dict[str, Any]) -> None:
     env = _environment(compose["services"]["portal"])
-    client = _client(realm, env["PARTAGE_PORTAL_CLIENT_ID"])
+    client = _client(realm, env["PARTAGE_PORTAL_SIGNIN_CLIENT_ID"])
     public_url = env["PARTAGE_PORTAL_PUBLIC_URL"].rstrip("/")
-    assert not client["publicClient"] and client["secret"] == env["PARTAGE_PORTAL_CLIENT_SECRET"]
+    assert not client["publicClient"] and client["secret"] == env["PARTAGE_PORTAL_SIGNIN_CLIENT_SECRET"]
     assert client["standardFlowEnabled"] and not client["implicitFlowEnabled"]
     assert client["attributes"]["pkce.code.challenge.method"] == "S256"
     assert client["redirectUris"] == [public_url + PORTAL_CALLBACK]

@@ -8,11 +8,15 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from partage.settings import ServiceSettings
+from partage.settings import CallerSettings
 from partage.web.settings import WebSettings
 
 
-class PortalSettings(ServiceSettings):
+class PortalSettings(CallerSettings):
+    """``client_id`` / ``client_secret`` / ``token_url`` (CallerSettings) are the portal's own
+    service client (role ``service``): it asks the consent service's decision point and posts
+    its audit messages with it. Users sign in with another client, ``signin_client_id``."""
+
     model_config = SettingsConfigDict(env_prefix="PARTAGE_PORTAL_", extra="ignore")
 
     port: int = 8050
@@ -20,8 +24,8 @@ class PortalSettings(ServiceSettings):
     public_url: str = ""
     # -- sign-in (OIDC relying party of ``issuer``; tokens checked as every service does, with
     # ``audience``, ``jwks_url`` and the claim paths of ServiceSettings) ------------------------
-    client_id: str = "partage-portal"
-    client_secret: str = ""
+    signin_client_id: str = "partage-portal"
+    signin_client_secret: str = ""
     scope: str = "openid profile"
     # -- session ---------------------------------------------------------------------------------
     #: key signing the session cookie; a random one per process unless set (sessions then end
@@ -37,6 +41,9 @@ class PortalSettings(ServiceSettings):
     identity_url: str = "http://127.0.0.1:8010/identity"
     #: repository SOAP endpoint (ITI-43)
     repository_url: str = "http://127.0.0.1:8020/repository"
+    #: the consent service (decision point, emergency grants); empty: the portal shows what
+    #: the registry gives without asking again (the registry and gateways still enforce)
+    consent_url: str = ""
     #: seconds any call to a service may take before the portal answers 504
     upstream_timeout_s: float = Field(default=30.0, gt=0)
     #: assigning authority of the regional patient IDs (INS; production 1.2.250.1.213.1.4.8):
@@ -63,7 +70,8 @@ class PortalSettings(ServiceSettings):
     def web(self) -> WebSettings:
         """The sign-in and session settings of ``partage.web``."""
         return WebSettings(
-            issuer=self.issuer, client_id=self.client_id, client_secret=self.client_secret,
+            issuer=self.issuer, client_id=self.signin_client_id,
+            client_secret=self.signin_client_secret,
             base_url=self.base_url(), session_secret=self.session_secret,
             session_cookie=self.session_cookie, session_max_age_s=self.session_max_age_s,
             scope=self.scope, timeout_s=self.upstream_timeout_s)

@@ -2,13 +2,15 @@
 to the gateways and the site directory, the caches, the send jobs.
 
 Per request the cost is kept small: the registry's decision that this user may see this study
-(ITI-18 GetDocuments with the user's token, so the consent filter has its say) is kept 30 s per
-(session, study), the resolved manifest 60 s per document, the site directory 30 s; concurrent
-requests for the same key wait for one lookup instead of each making their own.
+(ITI-18 GetDocuments with the user's token, so the registry's consent filter has its say) is
+kept 30 s per (session, study), the resolved manifest 60 s per document, the site directory
+30 s; concurrent requests for the same key wait for one lookup instead of each making their
+own. The consent service's own decision is asked every time (``portal.consent``, its client
+caches ≤ 5 s), so a policy change closes a study within 5 s.
 
 ``create_app`` builds it in its lifespan::
 
-    async with ImagingContext.open(settings) as imaging:
+    async with ImagingContext.open(settings, consent) as imaging:
         app.state.imaging = imaging
         yield
 """
@@ -26,6 +28,8 @@ import httpx
 from fastapi import Response
 from starlette.concurrency import run_in_threadpool
 
+from partage.web.auth import SignedInUser
+from portal.consent import ConsentPoint, ConsentRefused
 from portal.core.config import PortalSettings
 from portal.imaging import proxy
 from portal.imaging.diskcache import DiskCache
@@ -57,9 +61,11 @@ class OpenStudy:
 class ImagingContext:
     """The image path's shared state for the app's lifetime (module docstring)."""
 
-    def __init__(self, settings: PortalSettings, http: httpx.AsyncClient) -> None:
+    def __init__(self, settings: PortalSettings, http: httpx.AsyncClient,
+                 consent: ConsentPoint) -> None:
         self.settings = settings
         self.http = http
+        self.consent = consent
         self.sites = SiteDirectory(settings.identity_url)
         self.metadata = DiskCache(settings.resolved_cache_dir() / "metadata",
                                   settings.cache_max_bytes)
@@ -71,11 +77,12 @@ class ImagingContext:
 
     @classmethod
     @asynccontextmanager
-    async def open(cls, settings: PortalSettings) -> AsyncIterator[ImagingContext]:
+    async def open(cls, settings: PortalSettings, consent: ConsentPoint
+                   ) -> AsyncIterator[ImagingContext]:
         timeout = httpx.Timeout(settings.upstream_timeout_s, connect=5.0)
         limits = httpx.Limits(max_connections=128, max_keepalive_connections=32)
         async with httpx.AsyncClient(timeout=timeout, limits=limits) as http:
-            context = cls(settings, http)
+            context = cls(settings, http, consent)
             try:
                 yield context
             finally:
@@ -84,9 +91,19 @@ class ImagingContext:
                 await asyncio.gather(*context._warming, return_exceptions=True)
                 await context.jobs.aclose()
 
-    async def entry(self, session_id: str, token: str, entry_id: str) -> StudyEntry:
+    async def entry(self, user: SignedInUser, entry_id: str) -> StudyEntry:
         """The registry's entry of this study for this user (ITI-18 GetDocuments with the
-        user's token), remembered 30 s per session; 404 when the registry does not give it."""
+        user's token, remembered 30 s per session), once the consent service permits it; 404
+        when the registry does not give it, 403 with the reason when the patient's policy
+        refuses it."""
+        entry = await self._registry_entry(user.session_id, user.access_token, entry_id)
+        try:
+            await self.consent.check(user.principal, entry)
+        except ConsentRefused as exc:
+            raise ImagingProblem(403, exc.decision.reason_text) from None
+        return entry
+
+    async def _registry_entry(self, session_id: str, token: str, entry_id: str) -> StudyEntry:
         key = (session_id, entry_id)
         found = self._access.get(key)
         if found is not None:
@@ -103,9 +120,11 @@ class ImagingContext:
 
         return await self.flights.run(("entry", *key), ask)
 
-    async def study(self, session_id: str, token: str, entry_id: str) -> OpenStudy:
-        """The study, once the registry allowed it for this user, with its resolved manifest."""
-        entry = await self.entry(session_id, token, entry_id)
+    async def study(self, user: SignedInUser, entry_id: str) -> OpenStudy:
+        """The study, once the registry and the consent service allowed it for this user, with
+        its resolved manifest."""
+        token = user.access_token
+        entry = await self.entry(user, entry_id)
         shared = self._manifests.get(entry.id)
         if shared is None:
             async def resolve() -> SharedStudy:
@@ -146,15 +165,14 @@ class ImagingContext:
                                            checked, token, accept=accept, query=query,
                                            wado_root=wado_root)
 
-    def warm(self, session_id: str, token: str, entry_ids: list[str], *,
-             root_path: str = "") -> None:
+    def warm(self, user: SignedInUser, entry_ids: list[str], *, root_path: str = "") -> None:
         """Start, in the background, what opening these studies in the viewer will ask for: the
         registry's decision, the manifest, the series list and the metadata of each study's
         largest series (the one the viewer shows first), so that the gateways read them from
         their PACS while the browser is still on its way. Failures are only logged: the
         viewer's own requests will meet them again and report them."""
         for entry_id in entry_ids:
-            task = asyncio.create_task(self._warm(session_id, token, entry_id, root_path))
+            task = asyncio.create_task(self._warm(user, entry_id, root_path))
             self._warming.add(task)
             task.add_done_callback(self._warming.discard)
 
@@ -162,9 +180,10 @@ class ImagingContext:
         """Wait until the warming started so far has ended."""
         await asyncio.gather(*self._warming, return_exceptions=True)
 
-    async def _warm(self, session_id: str, token: str, entry_id: str, root_path: str) -> None:
+    async def _warm(self, user: SignedInUser, entry_id: str, root_path: str) -> None:
+        token = user.access_token
         try:
-            shared = (await self.study(session_id, token, entry_id)).shared
+            shared = (await self.study(user, entry_id)).shared
             listing = await self.listing(token, shared)
             if not listing:
                 return

@@ -30,7 +30,10 @@ from gateway.publisher import Publisher
 from partage.db import Database, migrate
 from partage.devissuer import DevIssuer, signing_key
 from partage.orthanc import Orthanc, OrthancConfig
+from partage.auth import Principal
 from partage.serve import free_port
+from partage.web.auth import SignedInUser
+from portal.consent import ConsentPoint
 from portal.core.config import PortalSettings
 from portal.imaging import ImagingContext
 from portal.imaging.context import VIEWER_METADATA_ACCEPT
@@ -66,7 +69,7 @@ class Site:
         return self.issuer.token("dr-martin", ["radiologist"], **claims)
 
     def entry(self) -> StudyEntry:
-        [entry] = find_studies(self.portal, self.token(), REGIONAL)
+        [entry] = find_studies(self.portal, self.token(), REGIONAL).studies
         return entry
 
     def put_site(self, wado_rs_url: str, active: bool = True) -> None:
@@ -109,10 +112,17 @@ def run(site: Site, scenario: Callable[[ImagingContext], Awaitable[T]],
     """``scenario`` with an ImagingContext open for the duration, as the app's lifespan has."""
 
     async def main() -> T:
-        async with ImagingContext.open(settings or site.portal) as imaging:
+        chosen = settings or site.portal
+        async with (ConsentPoint.open(chosen, None) as consent,
+                    ImagingContext.open(chosen, consent) as imaging):
             return await scenario(imaging)
 
     return asyncio.run(main())
+
+
+def user(token: str, session: str = SESSION) -> SignedInUser:
+    """The signed-in user the routes pass (no consent service here: only the token matters)."""
+    return SignedInUser(Principal("dr-martin", frozenset({"radiologist"})), token, session)
 
 
 async def body(response: Response) -> bytes:
@@ -135,7 +145,7 @@ def test_the_manifest_resolves_to_the_shared_series_and_their_gateway(site: Site
     token = site.token()
 
     async def scenario(imaging: ImagingContext) -> None:
-        opened = await imaging.study(SESSION, token, entry.id)
+        opened = await imaging.study(user(token), entry.id)
         shared = opened.shared
         assert opened.entry == entry
         assert shared.study_instance_uid == site.study.study_instance_uid
@@ -145,7 +155,7 @@ def test_the_manifest_resolves_to_the_shared_series_and_their_gateway(site: Site
         gateway = await imaging.site(token, shared.series[0])
         assert gateway.wado_rs_url == f"{site.gateway.url}/wado-rs" and gateway.active
         # the same user asking again within 30 s asks neither the registry nor the repository
-        assert (await imaging.study(SESSION, token, entry.id)).shared is shared
+        assert (await imaging.study(user(token), entry.id)).shared is shared
 
         series = await series_list(imaging.http, imaging.metadata, shared, token,
                                    imaging.site_of(token))
@@ -165,7 +175,7 @@ def test_the_manifest_resolves_to_the_shared_series_and_their_gateway(site: Site
 
         # another user is asked for on their own: the registry decides for them
         with pytest.raises(ImagingProblem) as unknown:
-            await imaging.study("session-2", token, "0b0e0f0a-0000-4000-8000-000000000000")
+            await imaging.study(user(token, "session-2"), "0b0e0f0a-0000-4000-8000-000000000000")
         assert unknown.value.status == 404
 
     run(site, scenario)
@@ -183,7 +193,7 @@ def test_the_proxy_gives_the_gateways_frames_and_refuses_what_is_not_shared(
     assert direct.status_code == 200, direct.text
 
     async def scenario(imaging: ImagingContext) -> None:
-        opened = await imaging.study(SESSION, token, entry.id)
+        opened = await imaging.study(user(token), entry.id)
         checked = target(opened.shared, path)
         gateway = await imaging.site(token, checked.series)
         proxied = await forward(imaging.http, gateway, checked, token, accept=FRAMES, query="")
@@ -232,7 +242,7 @@ def test_the_download_holds_every_shared_instance(site: Site) -> None:
     token = site.token()
 
     async def scenario(imaging: ImagingContext) -> bytes:
-        opened = await imaging.study(SESSION, token, entry.id)
+        opened = await imaging.study(user(token), entry.id)
         instances = shared_instances(imaging.http, opened.shared, token, imaging.site_of(token))
         return b"".join([chunk async for chunk in zip_stream(instances)])
 
@@ -260,7 +270,7 @@ def test_send_to_pacs_lands_every_instance_in_the_reading_sites_pacs(
         pacs = destination(f"READING_PACS@127.0.0.1:{config.dicom_port}")
 
         async def scenario(imaging: ImagingContext) -> dict[str, object]:
-            opened = await imaging.study(SESSION, token, entry.id)
+            opened = await imaging.study(user(token), entry.id)
             shared = opened.shared
             job = imaging.jobs.new("dr-martin", shared.number_of_instances)
             await send_study(job, shared_instances(imaging.http, shared, token,
@@ -280,7 +290,7 @@ def test_send_to_pacs_lands_every_instance_in_the_reading_sites_pacs(
         gone = destination(f"READING_PACS@127.0.0.1:{free_port()}")
 
         async def unreachable(imaging: ImagingContext) -> dict[str, object]:
-            opened = await imaging.study(SESSION, token, entry.id)
+            opened = await imaging.study(user(token), entry.id)
             job = imaging.jobs.new("dr-martin", 6)
             await send_study(job, shared_instances(imaging.http, opened.shared, token,
                                                    imaging.site_of(token)),
@@ -298,7 +308,7 @@ def test_a_gateway_that_is_down_is_a_502_problem_naming_the_site(site: Site) -> 
     site.put_site(f"http://127.0.0.1:{free_port()}/wado-rs")
 
     async def scenario(imaging: ImagingContext) -> None:
-        opened = await imaging.study(SESSION, token, entry.id)
+        opened = await imaging.study(user(token), entry.id)
         with pytest.raises(ImagingProblem) as down:
             await series_list(imaging.http, imaging.metadata, opened.shared, token,
                               imaging.site_of(token))
@@ -313,7 +323,7 @@ def test_a_gateway_that_is_down_is_a_502_problem_naming_the_site(site: Site) -> 
     site.put_site(f"{site.gateway.url}/wado-rs", active=False)
 
     async def suspended(imaging: ImagingContext) -> None:
-        opened = await imaging.study(SESSION, token, entry.id)
+        opened = await imaging.study(user(token), entry.id)
         with pytest.raises(ImagingProblem) as refused:
             await imaging.site(token, opened.shared.series[0])
         assert refused.value.status == 502 and "suspended" in refused.value.detail
@@ -326,9 +336,9 @@ def test_warming_a_study_reads_what_the_viewer_will_ask_for(site: Site) -> None:
     token = site.token()
 
     async def scenario(imaging: ImagingContext) -> None:
-        imaging.warm(SESSION, token, [entry.id, "0b0e0f0a-0000-4000-8000-000000000000"])
+        imaging.warm(user(token), [entry.id, "0b0e0f0a-0000-4000-8000-000000000000"])
         await imaging.warmed()  # the unknown study's warming fails quietly
-        opened = await imaging.study(SESSION, token, entry.id)
+        opened = await imaging.study(user(token), entry.id)
         listing = await imaging.listing(token, opened.shared)
         largest = max(listing, key=lambda s: s["numberOfInstances"])
         path = (f"studies/{opened.shared.study_instance_uid}/series/"

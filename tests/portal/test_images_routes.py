@@ -35,6 +35,7 @@ from partage.idp import DEV_PORTAL_SECRET, DevIdP
 from partage.orthanc import Orthanc, OrthancConfig
 from partage.serve import BackgroundServer, background, free_port
 from partage.web.auth import CREDENTIALS
+from partage.web.sessions import SALT
 from portal.core.config import PortalSettings
 from portal.main import create_app
 from portal.studies import find_studies
@@ -129,7 +130,7 @@ def _with_site(idp: DevIdP, portal_port: int, orthanc: Orthanc, root: Path,
         with Orthanc(reading_config) as reading:
             portal_settings = PortalSettings(
                 host="127.0.0.1", port=portal_port, data_dir=root / "portal", log_json=False,
-                issuer=idp.issuer, client_secret=DEV_PORTAL_SECRET,
+                issuer=idp.issuer, signin_client_secret=DEV_PORTAL_SECRET,
                 registry_url=region.registry, repository_url=region.repository,
                 identity_url=f"{region.base}/identity",
                 export_pacs=f"READING_PACS@127.0.0.1:{reading_config.dicom_port}")
@@ -162,7 +163,7 @@ def study(world: World, radiologist: httpx.Client) -> str:
     """The study's id (what the timeline links), from ITI-18 with the user's token."""
     settings = world.app.state.settings
     token = _token_of(world, radiologist)
-    [entry] = find_studies(settings, token, REGIONAL)
+    [entry] = find_studies(settings, token, REGIONAL).studies
     return entry.id
 
 
@@ -170,7 +171,7 @@ def _token_of(world: World, browser: httpx.Client) -> str:
     """The access token the portal holds for this browser's session (as the routes forward)."""
     state = world.app.state
     signed = browser.cookies.get(state.settings.session_cookie, domain="127.0.0.1")
-    signer = TimestampSigner(state.settings.session_secret, salt="partage.portal.session")
+    signer = TimestampSigner(state.settings.session_secret, salt=SALT)
     data = state.sessions.get(signer.unsign(signed).decode())
     return str(data[CREDENTIALS].access_token)
 

@@ -41,7 +41,7 @@ def settings_for(published: Published, tmp_path: Path) -> PortalSettings:
 def test_find_studies_reads_every_attribute_of_the_published_manifests(
         published: Published, tmp_path: Path) -> None:
     token = published.issuer.token(roles=["radiologist"])
-    found = find_studies(settings_for(published, tmp_path), token, published.patient_id)
+    found = find_studies(settings_for(published, tmp_path), token, published.patient_id).studies
     assert [s.accession for s in found] == [
         "A2025-0311", "A2024-9001", "B2024-0042", "B2023-7781", "A2021-5521"]  # newest first
     current = found[0]
@@ -77,7 +77,7 @@ def test_get_study_finds_one_manifest_by_id_and_nothing_for_an_unknown_or_malfor
 def test_a_patient_without_studies_has_an_empty_timeline(published: Published,
                                                           tmp_path: Path) -> None:
     token = published.issuer.token()
-    assert find_studies(settings_for(published, tmp_path), token, cx("1750399123457")) == []
+    assert find_studies(settings_for(published, tmp_path), token, cx("1750399123457")).studies == []
 
 
 def test_a_token_the_registry_refuses_is_reported_as_such(published: Published,

@@ -65,7 +65,7 @@ def portal(idp: DevIdP, portal_port: int, tmp_path_factory: pytest.TempPathFacto
             registry.publish(patient_id, study, writer)
         settings = PortalSettings(
             host="127.0.0.1", port=portal_port, data_dir=root / "portal", log_json=False,
-            issuer=idp.issuer, client_secret=DEV_PORTAL_SECRET,
+            issuer=idp.issuer, signin_client_secret=DEV_PORTAL_SECRET,
             registry_url=registry.soap, identity_url=registry.identity,
         )
         app = create_app(settings)

@@ -2,8 +2,9 @@
 WADO-RS proxy to the owning gateway, the study as a DICOM zip, and sending it to the reading
 site's PACS as a background job.
 
-Every route first asks the registry, with the user's token, whether this user may see the study
-(``ImagingContext.study``), then works only with what the study's KOS manifest shares.
+Every route first asks the registry, with the user's token, and the consent service whether this
+user may see the study (``ImagingContext.study``: 403 with the patient's reason when refused),
+then works only with what the study's KOS manifest shares.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pydantic import BaseModel
 from partage.web.auth import SignedInUser
 from partage.web.csrf import CsrfChecked
 from portal.api.deps import Professional
+from portal.audit import client_address
 from portal.imaging import proxy
 from portal.imaging.context import ImagingContext, OpenStudy
 from portal.imaging.download import archive_name, zip_stream
@@ -31,9 +33,11 @@ from portal.problems import PROBLEM_JSON
 router = APIRouter(tags=["images"])
 PROBLEMS: dict[int | str, dict[str, object]] = {
     status: {"description": description, "content": {PROBLEM_JSON: {}}}
-    for status, description in ((401, "not signed in"), (403, "not a professional, or refused"),
+    for status, description in ((401, "not signed in"),
+                                (403, "not a professional, or refused by the patient's policy"),
                                 (404, "no such study for this user"),
                                 (502, "registry, repository, directory or gateway failed"),
+                                (503, "the consent service cannot answer"),
                                 (504, "an upstream service was too slow"))
 }
 
@@ -86,7 +90,7 @@ class JobStarted(JobProgress):
 
 
 async def _open(imaging: ImagingContext, user: SignedInUser, study_id: str) -> OpenStudy:
-    return await imaging.study(user.session_id, user.access_token, study_id)
+    return await imaging.study(user, study_id)
 
 
 def wado_root(request: Request, study_id: str) -> str:
@@ -148,17 +152,19 @@ async def _primed(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
 
 @router.get("/api/studies/{study_id}/download", summary="The shared study as a DICOM zip",
             response_class=StreamingResponse, responses=PROBLEMS)
-async def download(study_id: str, user: Professional, imaging: Imaging) -> StreamingResponse:
+async def download(study_id: str, request: Request, user: Professional,
+                   imaging: Imaging) -> StreamingResponse:
     opened = await _open(imaging, user, study_id)
     shared = opened.shared
     name = archive_name(shared.patient_name, shared.patient_id, shared.study_date)
     instances = shared_instances(imaging.http, shared, user.access_token,
                                  imaging.site_of(user.access_token))
     body = await _primed(zip_stream(instances))
-    record_export(user.principal, action="download", document_id=opened.entry.id,
+    record_export(request.app.state.audit, user.principal, action="download",
+                  document_id=opened.entry.id, document_unique_id=opened.entry.unique_id,
                   study_instance_uid=shared.study_instance_uid,
                   patient_id=opened.entry.patient_id, destination=name,
-                  instances=shared.number_of_instances)
+                  instances=shared.number_of_instances, address=client_address(request))
     disposition = f"attachment; filename=\"{name}\"; filename*=UTF-8''{quote(name)}"
     return StreamingResponse(body, media_type="application/zip",
                              headers={"Content-Disposition": disposition})
@@ -168,7 +174,7 @@ async def download(study_id: str, user: Professional, imaging: Imaging) -> Strea
              status_code=202, response_model=JobStarted, responses={
                  **PROBLEMS, 409: {"description": "no local PACS configured",
                                    "content": {PROBLEM_JSON: {}}}})
-async def send(study_id: str, user: Professional, _: CsrfChecked,
+async def send(study_id: str, request: Request, user: Professional, _: CsrfChecked,
                imaging: Imaging) -> JobStarted:
     configured = imaging.settings.export_pacs
     if not configured:
@@ -187,10 +193,11 @@ async def send(study_id: str, user: Professional, _: CsrfChecked,
     imaging.jobs.run(send_study(job, instances, ae_title=imaging.settings.ae_title, target=pacs,
                                 sop_classes=sop_classes,
                                 timeout=imaging.settings.upstream_timeout_s))
-    record_export(user.principal, action="send", document_id=opened.entry.id,
+    record_export(request.app.state.audit, user.principal, action="send",
+                  document_id=opened.entry.id, document_unique_id=opened.entry.unique_id,
                   study_instance_uid=shared.study_instance_uid,
                   patient_id=opened.entry.patient_id, destination=configured,
-                  instances=shared.number_of_instances)
+                  instances=shared.number_of_instances, address=client_address(request))
     return JobStarted.model_validate({"id": job.id, "href": f"/api/jobs/{job.id}",
                                       **job.progress()})
 

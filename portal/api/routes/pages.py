@@ -1,5 +1,7 @@
 """The radiologist's pages: search, the patient's timeline with ranked priors, the comparison
-viewer. Every registry call carries the signed-in user's own token."""
+viewer, and breaking the glass. Every registry call carries the signed-in user's own token; every
+study shown was first permitted by the consent service (``portal.consent``), and what was kept
+back is counted by reason on the page, never named."""
 
 from __future__ import annotations
 
@@ -9,18 +11,28 @@ from dataclasses import dataclass
 from typing import Annotated
 from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, HTTPException, Query, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi import APIRouter, Form, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from portal import patients, studies
 from partage.web.auth import SignedInUser, signed_in_user
+from partage.web.csrf import CsrfChecked
+from partage.web.sessions import server_session
+from portal import patients, studies
 from portal.api.deps import (
     Professional,
     ProfessionalPage,
     ProfessionalsOnly,
     Settings,
     is_professional,
+)
+from portal.consent import (
+    EMERGENCY_ACCESS,
+    ConsentPoint,
+    EmergencyGrant,
+    EmergencyRefused,
+    HiddenNotice,
+    notices,
 )
 from portal.core.config import PortalSettings
 from portal.imaging.problems import ImagingProblem
@@ -35,6 +47,8 @@ router = APIRouter(tags=["pages"], default_response_class=HTMLResponse)
 
 DAY = r"^(\d{4}-\d{2}-\d{2})?$"
 LAYOUTS = (1, 2, 4)
+#: session key of an emergency refusal to show once on the patient's page
+EMERGENCY_REFUSAL = "emergency_refusal"
 
 
 @dataclass(frozen=True)
@@ -101,11 +115,33 @@ def _patient(settings: PortalSettings, user: SignedInUser, patient: str) -> Pati
     return found
 
 
-def _load(settings: PortalSettings, user: SignedInUser, patient: str
-          ) -> tuple[Patient, list[StudyEntry]]:
-    """The patient named in the URL and all their studies; 404 when unknown."""
-    found = _patient(settings, user, patient)
-    return found, studies.find_studies(settings, user.access_token, found.patient_id)
+@dataclass(frozen=True)
+class Visible:
+    """A patient's studies this user may see, and how many were kept back, by reason."""
+
+    patient: Patient
+    studies: list[StudyEntry]
+    hidden: list[HiddenNotice]
+
+
+def consent_point(request: Request) -> ConsentPoint:
+    point: ConsentPoint = request.app.state.consent
+    return point
+
+
+async def _load(request: Request, settings: PortalSettings, user: SignedInUser,
+                patient: str) -> Visible:
+    """The patient named in the URL and every study of theirs this user may see: what the
+    registry gives (its withheld entries counted) less what the consent service refuses; 404
+    when the patient is unknown."""
+
+    def query() -> tuple[Patient, studies.Found]:
+        found = _patient(settings, user, patient)
+        return found, studies.find_studies(settings, user.access_token, found.patient_id)
+
+    found, answer = await run_in_threadpool(query)
+    shown, refused = await consent_point(request).filter(user.principal, answer.studies)
+    return Visible(found, shown, notices([*answer.withheld, *refused]))
 
 
 async def _one_of(request: Request, user: SignedInUser, found: Patient, study_id: str,
@@ -114,9 +150,10 @@ async def _one_of(request: Request, user: SignedInUser, found: Patient, study_id
     path's per-session memory, so the page and the prefetch it started ask ITI-18 once; 404
     when it is not theirs for this user."""
     try:
-        entry = await request.app.state.imaging.entry(user.session_id, user.access_token,
-                                                      study_id)
+        entry = await request.app.state.imaging.entry(user, study_id)
     except ImagingProblem as exc:
+        if exc.status == 403:  # the patient's policy: say why, not what
+            raise HTTPException(403, exc.detail) from None
         if exc.status != 404:
             raise
         entry = None
@@ -130,8 +167,7 @@ def _warm(request: Request, user: SignedInUser, study_ids: list[str]) -> None:
     """Prefetch, as the course's PACS prefetch does for priors: start in the background what
     the viewer will ask for these studies (registry decision for this user, manifest, series
     list, the first series' metadata — the gateways read it from their PACS meanwhile)."""
-    request.app.state.imaging.warm(user.session_id, user.access_token, study_ids,
-                                   root_path=request.scope.get("root_path", ""))
+    request.app.state.imaging.warm(user, study_ids, root_path=request.scope.get("root_path", ""))
 
 
 def _study(all_studies: list[StudyEntry], study_id: str | None, what: str
@@ -155,7 +191,9 @@ async def patient_page(
     since: Annotated[str, Query(pattern=DAY)] = "",
     until: Annotated[str, Query(pattern=DAY)] = "",
 ) -> Response:
-    found, all_studies = await run_in_threadpool(_load, settings, user, patient)
+    visible = await _load(request, settings, user, patient)
+    found, all_studies = visible.patient, visible.studies
+    emergency = await _emergency_state(request, user, found)
     filters = Filters(modality, region, site, since, until)
     chosen = _study(all_studies, current, "courant")
     ranking: PriorRanking | None = rank_priors(chosen, all_studies) if chosen else None
@@ -193,8 +231,45 @@ async def patient_page(
             "site": sorted({s.site for s in all_studies if s.site}),
         },
         "link": link, "compare_link": compare_link, "base": base,
-        "export_pacs": settings.export_pacs,
+        "export_pacs": settings.export_pacs, "hidden": visible.hidden,
+        "hidden_total": sum(n.count for n in visible.hidden), **emergency,
     })
+
+
+async def _emergency_state(request: Request, user: SignedInUser, found: Patient
+                           ) -> dict[str, object]:
+    """What the page says about emergency access: the user's active grant (``grant``), or
+    whether to offer one (``emergency_offer``: the patient-level decision is a denial a grant
+    would lift), and a refusal just met (``emergency_refusal``, shown once)."""
+    point = consent_point(request)
+    refusal = server_session(request).data.pop(EMERGENCY_REFUSAL, None)
+    decision = await point.patient(user.principal, found.patient_id)
+    grant: EmergencyGrant | None = None
+    if decision is not None and decision.permit and decision.reason_code == EMERGENCY_ACCESS:
+        grant = await point.active_grant(user.access_token, found.ins)
+    offer = decision is not None and not decision.permit and decision.emergency_possible
+    return {"grant": grant, "emergency_offer": offer or bool(refusal),
+            "emergency_refusal": refusal, "patient_decision": decision}
+
+
+@router.post("/patients/{patient}/emergency-access",
+             summary="Break the glass: ask for a time-limited emergency access, with a reason")
+async def emergency_access(request: Request, patient: str, user: ProfessionalPage,
+                           settings: Settings, _: CsrfChecked,
+                           reason: Annotated[str, Form(max_length=2000)] = "") -> Response:
+    """The consent service decides (with the user's own token) and records the grant; the
+    patient's page then shows the studies and the grant's end, or the refusal's reason."""
+    found = await run_in_threadpool(_patient, settings, user, patient)
+    page = f"/patients/{quote(found.patient_id, safe='')}"
+    if not reason.strip():
+        server_session(request).data[EMERGENCY_REFUSAL] = (
+            "Un motif écrit est obligatoire pour un accès en urgence.")
+        return RedirectResponse(page, status_code=303)
+    try:
+        await consent_point(request).request_grant(user.access_token, found.ins, reason.strip())
+    except EmergencyRefused as exc:
+        server_session(request).data[EMERGENCY_REFUSAL] = str(exc)
+    return RedirectResponse(page, status_code=303)
 
 
 @router.get("/patients/{patient}/compare", summary="The comparison viewer")
@@ -214,7 +289,8 @@ async def compare_page(
             _one_of(request, user, found, prior, "antérieur"))
         known = [chosen] if previous.id == chosen.id else [chosen, previous]
     else:  # the best prior is ranked among every study of the patient
-        found, known = await run_in_threadpool(_load, settings, user, patient)
+        visible = await _load(request, settings, user, patient)
+        found, known = visible.patient, visible.studies
         chosen = _study(known, current, "courant")
         assert chosen is not None
         previous = rank_priors(chosen, known).best
@@ -228,10 +304,10 @@ async def compare_page(
 
 @router.get("/api/patients/{patient}/studies", response_class=JSONResponse,
             summary="Every study of the patient the user may see, as the viewer lists them")
-async def patient_studies(patient: str, user: Professional, settings: Settings
-                          ) -> dict[str, list[dict[str, object]]]:
+async def patient_studies(request: Request, patient: str, user: Professional,
+                          settings: Settings) -> dict[str, list[dict[str, object]]]:
     """The comparison page's viewer fetches this after its first frames: its series picker
-    offers every study of the patient, from every site (ITI-18 FindDocuments with the user's
-    token, newest first)."""
-    _, found = await run_in_threadpool(_load, settings, user, patient)
-    return {"studies": [viewer_study(s) for s in found]}
+    offers every study of the patient the user may see, from every site (ITI-18 FindDocuments
+    with the user's token, newest first, less what the consent service refuses)."""
+    visible = await _load(request, settings, user, patient)
+    return {"studies": [viewer_study(s) for s in visible.studies]}
