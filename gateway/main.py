@@ -28,14 +28,15 @@ def create_app(settings: GatewaySettings | None = None, pacs: Pacs | None = None
     owner closes it)."""
     settings = settings or GatewaySettings()
     limit_arenas()  # before the serving threads allocate (gateway.malloc says why)
-    ctx = GatewayContext.build(settings, pacs)
     db = Database(settings.resolved_database_url())
     migrate(db.engine, ALEMBIC_DIR)
-    publisher = Publisher(settings, db, ctx.pacs)
+    ctx = GatewayContext.build(settings, db, pacs)
+    publisher = Publisher(settings, db, ctx.pacs, ctx.audit)
     sweeper = Sweeper(settings, db, ctx.pacs, publisher)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        ctx.audit.start()
         sweeper.start()  # periodic sweeps, and studies the forwarding reports complete
         forwarding = _start_forwarding(settings, ctx.pacs, sweeper) if settings.dicom_port else None
         try:
@@ -46,6 +47,8 @@ def create_app(settings: GatewaySettings | None = None, pacs: Pacs | None = None
                 forwarding[1].shutdown()
             sweeper.stop()
             publisher.close()
+            ctx.audit.stop()
+            ctx.close()
             db.engine.dispose()
             ctx.cache.close()  # pending fsyncs of the instance cache
             if pacs is None:

@@ -14,6 +14,7 @@ Identifiers of a submission are recorded (``pending``) before it is sent. If the
 (ITI-18 GetDocuments) instead of publishing the study twice. The registry's cross-reference and
 ITI-18, ITI-41 and ITI-57 are sent with the gateway's own token (client credentials,
 ``GatewaySettings``): the region accepts a site-gateway's submissions for its own site only.
+Every submission and withdrawal the region answered is audited once (``publish.audit``).
 """
 
 from __future__ import annotations
@@ -30,13 +31,16 @@ from gateway.core.config import GatewaySettings
 from gateway.models import PublishedStudy, PublishState
 from gateway.pacs import Pacs, StudyInfo
 from gateway.publish import identity, manifest, records
+from gateway.publish.audit import record_publish
 from gateway.publish.registry import (
     RegistryRefused,
     deprecation,
     registered_entry,
 )
 from ihe.ebrim import Status
+from ihe.atna import EventOutcomeIndicator
 from partage import soapclient
+from partage.audit import AuditTrail
 from partage.db import Database
 from partage.soapclient import PeerUnavailable, SoapClientError, SoapFaultError
 from partage.tokens import TokenUnavailable
@@ -56,10 +60,13 @@ def instances_hash(study: StudyInfo) -> str:
 class Publisher:
     """Publishes the studies of one site's PACS; thread-safe (one study at a time)."""
 
-    def __init__(self, settings: GatewaySettings, db: Database, pacs: Pacs) -> None:
+    def __init__(self, settings: GatewaySettings, db: Database, pacs: Pacs,
+                 audit: AuditTrail | None = None) -> None:
         self.settings = settings
         self.db = db
         self.pacs = pacs
+        #: where each submission and withdrawal is audited (``None``: not audited)
+        self.audit = audit
         self._http = httpx.Client(timeout=30.0)
         self._tokens = settings.token_source()
         self._lock = threading.Lock()
@@ -171,9 +178,12 @@ class Publisher:
         except TokenUnavailable as exc:
             return self._failed(record, "TokenUnavailable", str(exc))
         except RegistryRefused as exc:
+            record_publish(self.audit, self.settings, record, moment,
+                           EventOutcomeIndicator.MINOR_FAILURE)
             return self._failed(record, exc.code, exc.context)
         except SoapClientError as exc:
             return self._failed(record, _soap_code(exc), str(exc))
+        record_publish(self.audit, self.settings, record, moment, EventOutcomeIndicator.SUCCESS)
         record.state = PublishState.PUBLISHED
         record.approved_entry_uuid = record.entry_uuid
         record.published_at = moment
@@ -207,9 +217,12 @@ class Publisher:
         except TokenUnavailable as exc:
             return self._failed(record, "TokenUnavailable", str(exc))
         except RegistryRefused as exc:
+            record_publish(self.audit, self.settings, record, moment,
+                           EventOutcomeIndicator.MINOR_FAILURE)
             return self._failed(record, exc.code, exc.context)
         except SoapClientError as exc:
             return self._failed(record, _soap_code(exc), str(exc))
+        record_publish(self.audit, self.settings, record, moment, EventOutcomeIndicator.SUCCESS)
         record.state = PublishState.DEPRECATED
         record.approved_entry_uuid = None
         record.error_code = record.error_context = None

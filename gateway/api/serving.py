@@ -1,5 +1,5 @@
-"""The steps every serving route takes, in order: authorize the caller for the study (403),
-resolve the UIDs on the PACS (404), and start the transfer before answering, so a PACS that is
+"""The steps every serving route takes, in order: authorize the caller for the study (403, or
+503 when the consent service cannot answer; audited by ``gateway.access``), resolve the UIDs on the PACS (404), and start the transfer before answering, so a PACS that is
 down gives 503 rather than a broken body. Once the first part is out, a failure aborts the
 connection (the client sees an incomplete chunked body, never a short success)."""
 
@@ -11,23 +11,39 @@ from typing import TypeVar
 
 from fastapi import HTTPException
 
-from gateway.access import authorize
+from gateway.access import Access
 from gateway.api.deps import GatewayContext
 from gateway.cache import InstanceCache
 from gateway.pacs import Pacs, PacsError, PacsUnavailable
 from gateway.retrieve import NotFound, Selection, cached, read, select
+from ihe.atna.enum import RAD_107, Code
 from partage.auth import Principal
+from partage.consent import ConsentUnavailable
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-def permit(principal: Principal, study_uid: str) -> None:
-    """403 unless ``gateway.access`` permits this caller to read this study."""
-    decision = authorize(principal, study_uid)
+#: EventTypeCode of a WADO-URI retrieve (RAD TF-2 §4.55)
+RAD_55: Code = ("RAD-55", "IHE Transactions", "WADO Retrieve")
+
+
+def permit(access: Access, principal: Principal, study_uid: str,
+           transaction: Code = RAD_107) -> None:
+    """403 unless ``gateway.access`` permits this caller to read this study (the detail is the
+    decision point's reason, which never names hidden content); 503 when the consent service
+    cannot answer. Audited either way (once per window)."""
+    try:
+        decision = access.authorize(principal, study_uid)
+    except ConsentUnavailable as exc:
+        log.error("consent service unavailable: access refused",
+                  extra={"sub": principal.subject, "study": study_uid, "reason": str(exc)})
+        raise HTTPException(503, "the consent service is unavailable; retry later",
+                            headers={"Retry-After": "5"}) from exc
+    access.audit(principal, study_uid, decision, transaction)
     if not decision.permit:
         log.info("access refused", extra={"sub": principal.subject, "study": study_uid,
-                                          "reason": decision.reason})
+                                          "reason": decision.code})
         raise HTTPException(403, f"access to study {study_uid} refused: {decision.reason}")
 
 

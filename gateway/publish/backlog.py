@@ -23,6 +23,7 @@ from gateway.core.config import GatewaySettings
 from gateway.models import ALEMBIC_DIR
 from gateway.publisher import Publisher
 from gateway.sweep import Progress, Sweeper
+from partage.audit import AuditTrail
 from partage.db import Database, migrate
 
 
@@ -32,11 +33,18 @@ def open_site(settings: GatewaySettings) -> Iterator[tuple[Database, Sweeper]]:
     migrate(db.engine, ALEMBIC_DIR)
     # the backlog only queries: no C-STORE SCP is needed, whatever the site retrieves with
     pacs = open_pacs(settings.model_copy(update={"retrieve_method": "c-get"}))
-    publisher = Publisher(settings, db, pacs)
+    tokens = settings.token_source()
+    # the gateway's own queue: what is not delivered before the end goes with its next start
+    trail = AuditTrail.from_settings(settings, "partage-gateway",
+                                     tokens.token if tokens is not None else None).start()
+    publisher = Publisher(settings, db, pacs, trail)
     try:
         yield db, Sweeper(settings, db, pacs, publisher)
     finally:
         publisher.close()
+        trail.stop()
+        if tokens is not None:
+            tokens.close()
         pacs.close()
         db.engine.dispose()
 

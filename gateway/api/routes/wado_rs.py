@@ -7,7 +7,8 @@ catalogue confirms the PACS still has it; no parsing), with a Content-Length whe
 instance goes out as stored; anything else is read through the cache from the PACS. Either
 way one worker thread reads ahead of the socket (``ThreadedBody``).
 
-Every route validates the bearer token, asks ``gateway.access`` (403), resolves the UIDs on the
+Every route validates the bearer token, asks ``gateway.access`` (403; 503 without the consent
+service), resolves the UIDs on the
 PACS (404; 503 when it is down) and only then streams. Accept is negotiated (PS3.18 §8.7):
 406 when nothing acceptable can be produced.
 """
@@ -102,7 +103,7 @@ def make_router(ctx: GatewayContext) -> APIRouter:
 
     def instances(request: Request, principal: Principal, study: str,
                   series: str | None = None, sop: str | None = None) -> Response:
-        permit(principal, study)
+        permit(ctx.access, principal, study)
         chosen = negotiate_multipart(parse_accept(request.headers.get("accept")), [DICOM])
         if chosen is None:
             raise _not_acceptable(request, f'multipart/related; type="{DICOM}"')
@@ -122,7 +123,7 @@ def make_router(ctx: GatewayContext) -> APIRouter:
 
     def metadata(request: Request, principal: Principal, study: str,
                  series: str | None = None, sop: str | None = None) -> Response:
-        permit(principal, study)
+        permit(ctx.access, principal, study)
         media_type = negotiate_single(parse_accept(request.headers.get("accept")), DICOM_JSON)
         if media_type is None:
             raise _not_acceptable(request, " or ".join(DICOM_JSON))
@@ -155,7 +156,7 @@ def make_router(ctx: GatewayContext) -> APIRouter:
         return held is not None
 
     def one_instance(principal: Principal, study: str, series: str, sop: str) -> bytes:
-        permit(principal, study)
+        permit(ctx.access, principal, study)
         return instance(ctx, study, series, sop)
 
     @router.get("/studies/{study}", summary="Retrieve a study (PS3.18 §10.4.1.1.1)")

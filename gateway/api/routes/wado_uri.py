@@ -15,7 +15,7 @@ from pydicom.uid import ExplicitVRLittleEndian
 
 from gateway import imaging
 from gateway.api.deps import GatewayContext
-from gateway.api.serving import instance, permit
+from gateway.api.serving import RAD_55, instance, permit
 from partage.auth import Principal
 
 CONTENT_TYPES = ("application/dicom", "image/jpeg", "image/png")
@@ -50,7 +50,7 @@ def make_router(ctx: GatewayContext) -> APIRouter:
         study_uid, series_uid, object_uid = study_uid.strip(), series_uid.strip(), object_uid.strip()
         if not (study_uid and series_uid and object_uid):
             raise HTTPException(404, "empty studyUID, seriesUID or objectUID")
-        permit(principal, study_uid)
+        permit(ctx.access, principal, study_uid, RAD_55)
         data = instance(ctx, study_uid, series_uid, object_uid)
 
         if media_type == "application/dicom":
