@@ -27,8 +27,11 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from ihe.atna import ActiveParticipant, AuditMessage
-from ihe.atna.enum import USER_ROLE_SYSTEM
+from ihe import atna
+from ihe.atna import ActiveParticipant, AuditMessage, AuditSource, EventID, EventOutcomeIndicator
+from ihe.atna.enum import USER_ROLE_SYSTEM, Code
+from ihe.ebrim import ExtrinsicObject, RegistryPackage, SubmitObjectsRequest
+from ihe.ebrim.enum import REFERENCE_ID_SLOT, REFERENCE_ID_STUDY_INSTANCE_UID, Scheme
 from partage.auth import Principal
 from partage.settings import ServiceSettings
 
@@ -50,6 +53,31 @@ def requestor(principal: Principal, address: str = "") -> ActiveParticipant:
         principal.subject, True, principal.name, principal.rpps,
         tuple((role, USER_ROLE_SYSTEM, role) for role in sorted(principal.roles)),
         address, organisation=principal.organisation)
+
+
+def submission(*, event: EventID, transaction: Code, when: datetime, principal: Principal,
+               source: AuditSource, request: SubmitObjectsRequest,
+               outcome: EventOutcomeIndicator) -> AuditMessage | None:
+    """The audit of an XDS submission (ITI-41 at the repository, ITI-42 at the registry):
+    its patient, the studies its entries reference and the entries' uniqueIds (the
+    SubmissionSet's when it has none); ``None`` when it names no patient (nothing to audit
+    about anyone)."""
+    entries = [o for o in request.objects if isinstance(o, ExtrinsicObject)]
+    sets = [o for o in request.objects if isinstance(o, RegistryPackage) and o.is_submission_set]
+    patient = next((e.patient_id for e in entries if e.patient_id), None) or next(
+        (p for s in sets if (p := s.external_id(Scheme.SS_PATIENT_ID))), "")
+    suffix = f"^^^^{REFERENCE_ID_STUDY_INSTANCE_UID}"
+    studies = tuple(dict.fromkeys(
+        ref[: -len(suffix)] for e in entries for ref in e.slot_values(REFERENCE_ID_SLOT)
+        if ref.endswith(suffix)))
+    documents = tuple(filter(None, (e.unique_id for e in entries))) or tuple(
+        filter(None, (s.external_id(Scheme.SS_UNIQUE_ID) for s in sets)))
+    if not patient or not (studies or documents):
+        return None
+    return atna.access(event=event, transaction=transaction, when=when,
+                       user=requestor(principal), source=source, patient_id=patient,
+                       study_uids=studies, document_ids=documents,
+                       purpose_of_use=principal.purpose_of_use or "TREAT", outcome=outcome)
 
 
 class PermanentFailure(Exception):
