@@ -16,6 +16,15 @@ Rules, first match wins (so a refusal the patient asked for can never be overrid
    share                                              → permit ``patient-opted-in``
    region default opt-out                             → permit ``region-opt-out``
    region default opt-in                              → deny  ``patient-not-opted-in``
+9. a care (TREAT) request denied by rule 8 while the user holds an active emergency grant for
+   this patient is judged again as ETREAT with the grant's reason: permitted there
+   (rule 6)                                           → permit ``emergency-access``
+   otherwise (e.g. the patient has since forbidden emergency access) rule 8's denial stands.
+
+Each decision also says whether an emergency grant would permit its target
+(``emergency_possible``: rule 6 permits it and only rule 8 stands in the way, or a grant already
+does) and how long it may be cached (``max_age_s``): ``MAX_AGE_S``; a grant's remaining time
+when it rests on one; 0 for a denial a grant could lift, so a new grant is seen at once.
 
 Texts never reveal what is hidden or blocked beyond "at the patient's request".
 """
@@ -23,7 +32,7 @@ Texts never reveal what is hidden or blocked beyond "at the patient's request".
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from consent.policy import Base, Policy, RegionDefault
 
@@ -31,6 +40,10 @@ from consent.policy import Base, Policy, RegionDefault
 CARE_ROLES = frozenset({"radiologist", "physician"})
 #: HL7 v3 PurposeOfUse codes of care: treatment and emergency treatment
 TREAT, ETREAT = "TREAT", "ETREAT"
+#: denials of the patient's base choice: the only ones an emergency grant lifts
+BASE_DENIALS = frozenset({"patient-opted-out", "patient-not-opted-in"})
+#: how long a decision may be acted on, in seconds (the region's 5 s promise)
+MAX_AGE_S = 5.0
 
 #: reason code → text shown to the user (and kept in audit records)
 REASONS: dict[str, str] = {
@@ -78,11 +91,20 @@ class Target:
 
 
 @dataclass(frozen=True)
+class Grant:
+    """The user's active emergency grant for this patient: its reason and remaining time."""
+
+    reason: str
+    remaining_s: float
+
+
+@dataclass(frozen=True)
 class Request:
     user: User
     target: Target = Target()
     purpose_of_use: str = TREAT
     emergency_reason: str = ""
+    grant: Grant | None = None
 
 
 @dataclass(frozen=True)
@@ -90,6 +112,8 @@ class Decision:
     permit: bool
     code: str
     policy_version: int
+    emergency_possible: bool = False
+    max_age_s: float = MAX_AGE_S
 
     @property
     def text(self) -> str:
@@ -99,13 +123,25 @@ class Decision:
 def decide(policy: Policy, rules: RegionRules, request: Request) -> Decision:
     """Permit or deny ``request`` under ``policy`` (rules in the module docstring)."""
     permit, code = _judge(policy, rules, request)
-    return Decision(permit, code, policy.version)
+    as_emergency = replace(request, purpose_of_use=ETREAT,
+                           emergency_reason=request.grant.reason if request.grant else "-")
+    emergency_permits = request.purpose_of_use in (TREAT, ETREAT) and _judge(
+        policy, rules, as_emergency)[0]
+    on_grant = False
+    if not permit and code in BASE_DENIALS and request.grant and request.purpose_of_use == TREAT:
+        on_grant = emergency_permits
+        permit, code = (True, "emergency-access") if on_grant else (permit, code)
+    liftable = not permit and code in BASE_DENIALS and emergency_permits
+    max_age = (min(MAX_AGE_S, max(0.0, request.grant.remaining_s)) if on_grant and request.grant
+               else 0.0 if liftable else MAX_AGE_S)
+    return Decision(permit, code, policy.version, liftable or on_grant, max_age)
 
 
 def decide_many(policy: Policy, rules: RegionRules, user: User, targets: Iterable[Target],
-                purpose_of_use: str = TREAT, emergency_reason: str = "") -> list[Decision]:
+                purpose_of_use: str = TREAT, emergency_reason: str = "",
+                grant: Grant | None = None) -> list[Decision]:
     """One decision per target, in order, for one user (a query answer's filter)."""
-    return [decide(policy, rules, Request(user, t, purpose_of_use, emergency_reason))
+    return [decide(policy, rules, Request(user, t, purpose_of_use, emergency_reason, grant))
             for t in targets]
 
 

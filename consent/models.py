@@ -16,6 +16,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    Index,
     Integer,
     String,
     UniqueConstraint,
@@ -56,3 +57,27 @@ class PolicyVersion(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (UniqueConstraint("patient_id", "version", name="uq_policy_version"),)
+
+
+class EmergencyGrant(Base):
+    """A professional's time-limited emergency ("break the glass") access to one patient,
+    granted by the decision point on their written reason; also the patient's notification
+    (``read_at``: when the patient marked it read)."""
+
+    __tablename__ = "emergency_grants"
+
+    id: Mapped[int] = mapped_column(_BIGINT, primary_key=True, autoincrement=True)
+    patient_id: Mapped[str] = mapped_column(String(256))
+    #: the professional: token subject, name, RPPS, organisation (name and OID)
+    sub: Mapped[str] = mapped_column(String(256))
+    name: Mapped[str] = mapped_column(String(256))
+    rpps: Mapped[str] = mapped_column(String(64))
+    organisation: Mapped[str] = mapped_column(String(256))
+    organisation_oid: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(String(1000))
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    read_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+    __table_args__ = (Index("ix_emergency_grants_patient_sub", "patient_id", "sub", "expires_at"),
+                      Index("ix_emergency_grants_patient_time", "patient_id", "started_at"))

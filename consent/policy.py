@@ -72,3 +72,26 @@ class Policy:
         both = self.blocked_professionals & self.allowed_professionals
         if both:
             raise ValueError(f"professionals both blocked and allowed: {', '.join(sorted(both))}")
+
+
+def changes(before: Policy, after: Policy) -> list[str]:
+    """What ``after`` changed from ``before``, in words (the history page, the audit)."""
+    said: list[str] = []
+    if before.base is not after.base:
+        said.append(f"sharing: {before.base.value} → {after.base.value}")
+    if before.emergency_access != after.emergency_access:
+        def word(value: bool | None) -> str:
+            return {None: "default", True: "allowed", False: "forbidden"}[value]
+        said.append(f"emergency access: {word(before.emergency_access)} → "
+                    f"{word(after.emergency_access)}")
+    for label, old, new in (
+            ("hidden studies", before.hidden_studies, after.hidden_studies),
+            ("hidden documents", before.hidden_documents, after.hidden_documents),
+            ("blocked sites", before.blocked_sites, after.blocked_sites),
+            ("blocked professionals", before.blocked_professionals,
+             after.blocked_professionals),
+            ("allowed professionals", before.allowed_professionals,
+             after.allowed_professionals)):
+        said += [f"{label}: + {item}" for item in sorted(new - old)]
+        said += [f"{label}: − {item}" for item in sorted(old - new)]
+    return said

@@ -63,9 +63,12 @@ class PolicyOut(BaseModel):
     author_role: str
     created_at: datetime | None
     effective: Effective
+    #: what this version changed from the one before (in a history)
+    changes: list[str] = []
 
     @classmethod
-    def of(cls, policy: Policy, effective: Effective) -> PolicyOut:
+    def of(cls, policy: Policy, effective: Effective, changes: list[str] | None = None
+           ) -> PolicyOut:
         return cls(
             patient=policy.patient, version=policy.version, base=policy.base,
             emergency_access=policy.emergency_access,
@@ -75,7 +78,7 @@ class PolicyOut(BaseModel):
             blocked_professionals=sorted(policy.blocked_professionals),
             allowed_professionals=sorted(policy.allowed_professionals),
             author=policy.author, author_role=policy.author_role,
-            created_at=policy.created_at, effective=effective,
+            created_at=policy.created_at, effective=effective, changes=changes or [],
         )
 
 
@@ -126,6 +129,10 @@ class DecisionOut(BaseModel):
     permit: bool
     reason: Reason
     policy_version: int
+    #: how long the answer may be acted on (0: a denial an emergency grant could lift)
+    max_age_s: float
+    #: whether an emergency grant permits (or would permit) this target
+    emergency_possible: bool
 
 
 class TargetDecision(DecisionOut):
@@ -137,3 +144,83 @@ class BatchOut(BaseModel):
     policy_version: int
     #: one per target, in the request's order
     decisions: list[TargetDecision]
+
+
+class EmergencyIn(_Strict):
+    """A professional breaking the glass: the written reason (blank: refused by the PDP)."""
+
+    reason: Annotated[str, StringConstraints(max_length=1000)]
+
+
+class EmergencyGrantOut(BaseModel):
+    id: int
+    patient: str
+    sub: str
+    name: str
+    rpps: str
+    organisation: str
+    reason: str
+    started_at: datetime
+    expires_at: datetime
+
+
+class Notification(BaseModel):
+    """An emergency access to the patient's images, as the patient is told of it."""
+
+    id: int
+    kind: str = "emergency-access"
+    time: datetime
+    name: str
+    rpps: str
+    organisation: str
+    reason: str
+    expires_at: datetime
+    read: bool
+
+
+class Notifications(BaseModel):
+    patient: str
+    unread: int
+    #: newest first
+    notifications: list[Notification]
+
+
+class MarkRead(_Strict):
+    #: the notifications to mark read; none given: all of them
+    ids: list[int] | None = Field(default=None, max_length=MAX_ITEMS)
+
+
+class Marked(BaseModel):
+    marked: int
+    unread: int
+
+
+class Accessor(BaseModel):
+    sub: str
+    name: str
+    rpps: str
+    organisation: str
+
+
+class Access(BaseModel):
+    """One permitted access to the patient's images, from the audit trail."""
+
+    id: int
+    time: datetime
+    user: Accessor
+    #: Study Instance UIDs
+    studies: list[str]
+    #: the site that served it (its OID, else the audit source)
+    site: str
+    purpose: str
+    emergency: bool
+    emergency_reason: str
+    #: the audit event: DICOM EventID and the transaction (EventTypeCode)
+    event: str
+    transaction: str
+
+
+class AccessLog(BaseModel):
+    patient: str
+    #: newest first
+    accesses: list[Access]

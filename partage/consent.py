@@ -2,7 +2,9 @@
 policy decision point (``POST /decisions``, ``/decisions/batch``) through it.
 
 Answers are cached for ``ttl_s`` (≤ 5 s, the region's promise: a policy change takes effect
-everywhere within 5 s), keyed on everything a decision depends on, so a repeated question is a
+everywhere within 5 s), or less when the answer says so (``max_age_s``: 0 for a denial an
+emergency grant could lift, so a new grant is acted on at once; a grant's remaining time for a
+permit resting on one), keyed on everything a decision depends on, so a repeated question is a
 dictionary look-up (well under 1 ms) and a batch asks the service only about what it has not
 seen lately. A cached answer's age is counted from when its question was sent, so it never
 outlives a policy change by more than ``ttl_s``.
@@ -77,11 +79,18 @@ class ConsentDecision:
     reason_code: str
     reason_text: str
     policy_version: int
+    #: how long the answer may be acted on (the client caches min(ttl_s, max_age_s))
+    max_age_s: float = MAX_TTL_S
+    #: an emergency grant permits (or would permit) this target: the portal offers
+    #: "Emergency access" on a denial that says so
+    emergency_possible: bool = False
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> ConsentDecision:
         return cls(bool(data["permit"]), str(data["reason"]["code"]),
-                   str(data["reason"]["text"]), int(data["policy_version"]))
+                   str(data["reason"]["text"]), int(data["policy_version"]),
+                   float(data.get("max_age_s", MAX_TTL_S)),
+                   bool(data.get("emergency_possible", False)))
 
 
 _Key = tuple[str, ConsentUser, ConsentTarget, str, str]
@@ -100,6 +109,7 @@ class ConsentClient:
         self.ttl_s = ttl_s
         self.clock = clock
         self._http = httpx.Client(timeout=timeout)
+        #: key → (monotonic time it expires, decision)
         self._cache: dict[_Key, tuple[float, ConsentDecision]] = {}
         self._lock = threading.Lock()
 
@@ -122,7 +132,7 @@ class ConsentClient:
         with self._lock:
             for key in keys:
                 hit = self._cache.get(key)
-                if hit is not None and now - hit[0] < self.ttl_s:
+                if hit is not None and now < hit[0]:
                     found[key] = hit[1]
         missing = list(dict.fromkeys(k for k in keys if k not in found))
         if missing:
@@ -132,7 +142,9 @@ class ConsentClient:
             found.update(zip(missing, asked, strict=True))
             with self._lock:
                 self._evict(now)
-                self._cache.update((k, (now, d)) for k, d in zip(missing, asked, strict=True))
+                self._cache.update((k, (now + min(self.ttl_s, d.max_age_s), d))
+                                   for k, d in zip(missing, asked, strict=True)
+                                   if min(self.ttl_s, d.max_age_s) > 0)
         return [found[k] for k in keys]
 
     def forget(self) -> None:
@@ -144,7 +156,7 @@ class ConsentClient:
         self._http.close()
 
     def _evict(self, now: float) -> None:
-        stale = [k for k, (at, _) in self._cache.items() if now - at >= self.ttl_s]
+        stale = [k for k, (until, _) in self._cache.items() if now >= until]
         for key in stale:
             del self._cache[key]
 

@@ -4,7 +4,9 @@ act on which patient's policy."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
@@ -19,10 +21,16 @@ from partage.db import Database
 PATIENT, REGION_ADMIN = "patient", "region-admin"
 
 
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
 @dataclass
 class ConsentContext:
     settings: ConsentSettings
     db: Database
+    #: the time of grants, their expiry and audits (tests move it)
+    clock: Callable[[], datetime] = utc_now
     tokens: TokenValidator = field(init=False)
     rules: RegionRules = field(init=False)
 

@@ -28,3 +28,21 @@ def search(session: Session, *, patient: str | None = None, agent: str | None = 
                             else AuditRecord.event_time < until)
     return list(session.scalars(query.order_by(AuditRecord.event_time.desc(),
                                                AuditRecord.id.desc()).limit(limit)))
+
+
+#: DICOM EventIDs of someone reading images: instances accessed, export (a source serving
+#: them: WADO, RAD-69, a download), import (a consumer receiving them)
+ACCESS_EVENTS = ("110103", "110106", "110107")
+#: transactions that publish rather than read (their 110106 / 110107 are not accesses)
+PUBLISH_TRANSACTIONS = ("ITI-41", "ITI-42", "RAD-68")
+
+
+def accesses(session: Session, *, patient: str, limit: int = 1000) -> list[AuditRecord]:
+    """The patient's access log: successful reads of their studies, newest first."""
+    query = (select(AuditRecord)
+             .where(AuditRecord.patient_id == patient, AuditRecord.outcome == 0,
+                    AuditRecord.event_id.in_(ACCESS_EVENTS),
+                    AuditRecord.event_type.not_in(PUBLISH_TRANSACTIONS),
+                    AuditRecord.studies.any())
+             .order_by(AuditRecord.event_time.desc(), AuditRecord.id.desc()).limit(limit))
+    return list(session.scalars(query))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from partage.settings import ServiceSettings
@@ -19,6 +20,8 @@ class ConsentSettings(ServiceSettings):
     #: whether emergency ("break the glass") access is allowed for a patient who has not said:
     #: allowed, as the DMP's "accès en mode bris de glace" is unless the patient objects
     emergency_default: bool = True
+    #: how long an emergency grant lasts, in seconds (2 h)
+    emergency_duration_s: float = Field(default=7200, gt=0, le=86400)
     #: assigning authority (OID) of the regional patient IDs (INS): test INS here,
     #: 1.2.250.1.213.1.4.8 in production
     regional_authority: str = "1.2.250.1.213.1.4.10"

@@ -3,8 +3,9 @@ PostgreSQL when ``PARTAGE_TEST_POSTGRES_URL`` is set), trusting the session's ``
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -53,11 +54,26 @@ class ConsentService:
         return dict(answer.json())
 
 
+class MovingClock:
+    """A UTC clock the test moves (grant expiry without waiting two hours)."""
+
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
 def start(issuer: DevIssuer, database_url: str, tmp_path: Path,
+          clock: Callable[[], datetime] | None = None,
           **settings: object) -> Iterator[ConsentService]:
     config = ConsentSettings(data_dir=tmp_path, database_url=database_url, log_json=False,
                              issuer=issuer.url, **settings)  # type: ignore[arg-type]
-    with background(create_app(config)) as server, httpx.Client(timeout=10) as http:
+    app = create_app(config, clock) if clock else create_app(config)
+    with background(app) as server, httpx.Client(timeout=10) as http:
         yield ConsentService(server.url, issuer, http)
 
 

@@ -68,11 +68,11 @@ def test_a_cached_decision_takes_well_under_a_millisecond(consent: ConsentServic
 
 
 def test_real_expiry_and_forget(consent: ConsentService) -> None:
-    client = ConsentClient(consent.url, service_tokens(consent).token, ttl_s=0.3)
+    client = ConsentClient(consent.url, service_tokens(consent).token, ttl_s=1.0)
     assert client.decide(ALICE, USER).permit
     consent.put_policy(ALICE, base="block")
     assert client.decide(ALICE, USER).permit
-    time.sleep(0.35)
+    time.sleep(1.05)
     assert client.decide(ALICE, USER).reason_code == "patient-opted-out"
     consent.put_policy(ALICE, base="share")
     client.forget()
@@ -92,3 +92,25 @@ def test_failures_are_consent_unavailable(consent: ConsentService) -> None:
         ConsentClient(consent.url, no_tokens.token).decide(ALICE, USER)
     with pytest.raises(ValueError):
         ConsentClient(consent.url, lambda: "t", ttl_s=6)
+
+
+def test_answers_are_cached_no_longer_than_they_say(consent: ConsentService) -> None:
+    """A denial an emergency grant could lift (max_age_s 0) is asked again every time, so the
+    grant is acted on at once; a permit resting on a grant is kept no longer than it runs."""
+    clock = Clock()
+    client = ConsentClient(consent.url, service_tokens(consent).token, clock=clock)
+    consent.put_policy(ALICE, base="block")
+    denied = client.decide(ALICE, USER, study_instance_uid=STUDY)
+    assert (denied.permit, denied.max_age_s, denied.emergency_possible) == (False, 0, True)
+    doctor = consent.auth(USER.sub, ["radiologist"], rpps=USER.rpps)
+    granted = consent.http.post(f"{consent.url}/patients/{ALICE}/emergency-access",
+                                json={"reason": "coma"}, headers=doctor)
+    assert granted.status_code == 201, granted.text
+    now = client.decide(ALICE, USER, study_instance_uid=STUDY)  # same clock instant: not cached
+    assert (now.permit, now.reason_code, now.max_age_s) == (True, "emergency-access", 5)
+    consent.put_policy(ALICE, base="block", emergency_access=False)
+    clock.now = 4.9
+    assert client.decide(ALICE, USER, study_instance_uid=STUDY).permit  # cached ≤ 5 s
+    clock.now = 5.0
+    assert not client.decide(ALICE, USER, study_instance_uid=STUDY).permit
+    client.close()

@@ -1,6 +1,7 @@
 """Property tests of the pure decision function over random policies × users × targets ×
-purposes: each rule the patient can set holds whatever else the policy says, and the permit
-bit equals an independent statement of the rules."""
+purposes × emergency grants: each rule the patient can set holds whatever else the policy says,
+and the permit bit, the emergency flag and the cache age equal an independent statement of the
+rules."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from consent.decision import (
     CARE_ROLES,
     REASONS,
     Decision,
+    Grant,
     RegionRules,
     Request,
     Target,
@@ -59,9 +61,11 @@ rules = st.builds(RegionRules, st.sampled_from(list(RegionDefault)), st.booleans
 users = st.builds(User, st.sampled_from(["u1", "u2"]), maybe(RPPS),
                   st.sampled_from(ROLE_SETS), maybe(SITES))
 targets = st.builds(Target, maybe(STUDIES), maybe(DOCUMENTS), maybe(SITES))
+grants = st.none() | st.builds(Grant, st.just("found unconscious"),
+                                st.floats(0.001, 7200))
 requests = st.builds(Request, users, targets,
                      st.sampled_from(["TREAT", "ETREAT"]) | st.sampled_from(PURPOSES),
-                     st.sampled_from(["", "  ", "unconscious after a fall"]))
+                     st.sampled_from(["", "  ", "unconscious after a fall"]), grants)
 
 
 def hidden(policy: Policy, target: Target) -> bool:
@@ -73,21 +77,43 @@ def site_blocked(policy: Policy, request: Request) -> bool:
     return bool({request.target.site_oid, request.user.organisation_oid} & policy.blocked_sites)
 
 
-def expected_permit(policy: Policy, rules: RegionRules, request: Request) -> bool:
-    """The rules stated as one formula, apart from the implementation's first-match chain."""
-    user = request.user
-    emergency = request.purpose_of_use == "ETREAT"
-    emergency_ok = bool(request.emergency_reason.strip()) and (
-        rules.emergency_access if policy.emergency_access is None else policy.emergency_access)
-    shares = policy.base is Base.SHARE or (
+def emergency_allowed(policy: Policy, rules: RegionRules) -> bool:
+    return rules.emergency_access if policy.emergency_access is None else policy.emergency_access
+
+
+def shares(policy: Policy, rules: RegionRules) -> bool:
+    return policy.base is Base.SHARE or (
         policy.base is Base.DEFAULT and rules.default is RegionDefault.OPT_OUT)
+
+
+def patient_lets_in(policy: Policy, request: Request) -> bool:
+    """Nothing the patient named (study, site, professional) stands in the way."""
+    user = request.user
     return (bool(user.roles & CARE_ROLES)
             and request.purpose_of_use in ("TREAT", "ETREAT")
             and not hidden(policy, request.target)
             and not site_blocked(policy, request)
-            and user.rpps not in policy.blocked_professionals
-            and (emergency_ok if emergency
-                 else user.rpps in policy.allowed_professionals or shares))
+            and user.rpps not in policy.blocked_professionals)
+
+
+def expected_permit(policy: Policy, rules: RegionRules, request: Request) -> bool:
+    """The rules stated as one formula, apart from the implementation's first-match chain: a
+    care request is let in by name or by the base choice, else by a running grant where the
+    patient allows emergencies; an emergency request by its reason where they allow it."""
+    user = request.user
+    if not patient_lets_in(policy, request):
+        return False
+    if request.purpose_of_use == "ETREAT":
+        return bool(request.emergency_reason.strip()) and emergency_allowed(policy, rules)
+    return (user.rpps in policy.allowed_professionals or shares(policy, rules)
+            or (request.grant is not None and emergency_allowed(policy, rules)))
+
+
+def expected_emergency_possible(policy: Policy, rules: RegionRules, request: Request) -> bool:
+    """A grant would let this care request in where nothing else does."""
+    return (request.purpose_of_use == "TREAT" and patient_lets_in(policy, request)
+            and emergency_allowed(policy, rules)
+            and not (request.user.rpps in policy.allowed_professionals or shares(policy, rules)))
 
 
 def test_decisions_follow_the_rules_over_many_cases() -> None:
@@ -100,9 +126,21 @@ def test_decisions_follow_the_rules_over_many_cases() -> None:
     def check(policy: Policy, rules: RegionRules, request: Request) -> None:
         decision = decide(policy, rules, request)
         outcomes[decision.code] += 1
+        if decision.code == "emergency-access" and request.purpose_of_use == "TREAT":
+            outcomes["(by a grant)"] += 1
         permits[decision.permit] += 1
         assert decision.code in REASONS and decision.policy_version == policy.version
         assert decision.permit == expected_permit(policy, rules, request), decision
+        possible = expected_emergency_possible(policy, rules, request)
+        assert decision.emergency_possible == possible, decision
+        # a grant's permit is cached no longer than the grant runs; a denial it could lift not
+        # at all; anything else the region's 5 s
+        grant = request.grant
+        if possible and grant is not None:
+            assert decision.code == "emergency-access"
+            assert decision.max_age_s == min(5.0, grant.remaining_s)
+        else:
+            assert decision.max_age_s == (0.0 if possible else 5.0), decision
         # blocking a site denies every request for (or from) that site
         if request.target.site_oid in policy.blocked_sites:
             assert not decision.permit
@@ -119,29 +157,37 @@ def test_decisions_follow_the_rules_over_many_cases() -> None:
                 and request.user.roles & CARE_ROLES and request.purpose_of_use == "TREAT"
                 and not hidden(policy, request.target) and not site_blocked(policy, request)):
             assert decision.permit
-        # an opt-in region denies a patient who never agreed, emergencies aside
+        # an opt-in region denies a patient who never agreed, emergencies (and grants) aside
         if (rules.default is RegionDefault.OPT_IN and policy.base is Base.DEFAULT
-                and request.purpose_of_use != "ETREAT"
+                and request.purpose_of_use != "ETREAT" and request.grant is None
                 and request.user.rpps not in policy.allowed_professionals):
             assert not decision.permit
         # a patient who blocked all sharing is seen only by name or in an allowed emergency
         if policy.base is Base.BLOCK and decision.permit:
             assert decision.code in ("patient-allowed-professional", "emergency-access")
+        # a grant never opens what the patient hid or blocked, nor what they forbade
+        if decision.code == "emergency-access":
+            assert emergency_allowed(policy, rules) and patient_lets_in(policy, request)
+            assert request.grant is not None or request.purpose_of_use == "ETREAT"
         # without a care role nothing is ever permitted
         if not request.user.roles & CARE_ROLES:
             assert decision == Decision(False, "not-a-professional", policy.version)
 
     check()
-    total = sum(outcomes.values())
+    total = sum(permits.values())
     print(f"\n{total} generated decisions ({permits[True]} permits):",
           dict(sorted(outcomes.items())))
     assert total >= 1000
     assert min(permits[True], permits[False]) >= 100, "both outcomes are exercised"
+    assert outcomes["(by a grant)"] >= 5, "permits resting on a grant are exercised"
 
 
 @settings(max_examples=300, deadline=None, database=None)
-@given(policies(), rules, users, st.lists(targets, max_size=8), st.sampled_from(PURPOSES))
+@given(policies(), rules, users, st.lists(targets, max_size=8), st.sampled_from(PURPOSES),
+       grants)
 def test_batch_equals_one_decision_per_target(policy: Policy, rules: RegionRules, user: User,
-                                              many: list[Target], purpose: str) -> None:
-    batch = decide_many(policy, rules, user, many, purpose, "reason")
-    assert batch == [decide(policy, rules, Request(user, t, purpose, "reason")) for t in many]
+                                              many: list[Target], purpose: str,
+                                              grant: Grant | None) -> None:
+    batch = decide_many(policy, rules, user, many, purpose, "reason", grant)
+    assert batch == [decide(policy, rules, Request(user, t, purpose, "reason", grant))
+                     for t in many]

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Response
+from fastapi import APIRouter, Header, Request, Response
 from sqlalchemy.exc import IntegrityError
 
 from consent import crud
 from consent.api.deps import Caller, ConsentContext, Ctx, may_read, may_write
 from partage.problems import Problem
 from consent.decision import effective_emergency, effective_sharing
-from consent.policy import Policy
+from consent.audit import own
+from consent.policy import Policy, changes
+from partage.audit import requestor
 from consent.schemas import Effective, PolicyHistory, PolicyIn, PolicyOut
 
 router = APIRouter(prefix="/patients/{ins}/policy", tags=["policy"])
@@ -21,11 +23,11 @@ def etag(policy: Policy) -> str:
     return f'"{policy.version}"'
 
 
-def _out(ctx: ConsentContext, policy: Policy) -> PolicyOut:
+def _out(ctx: ConsentContext, policy: Policy, before: Policy | None = None) -> PolicyOut:
     effective = Effective(region_default=ctx.rules.default.value,
                           sharing=effective_sharing(policy, ctx.rules),
                           emergency_access=effective_emergency(policy, ctx.rules))
-    return PolicyOut.of(policy, effective)
+    return PolicyOut.of(policy, effective, changes(before, policy) if before else None)
 
 
 @router.get("", response_model=PolicyOut, summary="The patient's current policy (version 0: "
@@ -42,7 +44,7 @@ def read(ins: str, ctx: Ctx, caller: Caller, response: Response) -> PolicyOut:
 @router.put("", response_model=PolicyOut, summary="Record a new version of the patient's "
             "policy (by the patient only); If-Match: the version it replaces")
 def write(ins: str, body: PolicyIn, ctx: Ctx, caller: Caller, response: Response,
-          if_match: Annotated[str | None, Header()] = None) -> PolicyOut:
+          request: Request, if_match: Annotated[str | None, Header()] = None) -> PolicyOut:
     patient = ctx.patient_cx(ins)
     may_write(ctx, caller, patient)
     try:
@@ -56,10 +58,16 @@ def write(ins: str, body: PolicyIn, ctx: Ctx, caller: Caller, response: Response
         raise Problem(400, str(exc)) from exc
     try:
         with ctx.db.session() as session:
-            if if_match is not None and if_match != etag(crud.current(session, patient=patient)):
+            before = crud.current(session, patient=patient)
+            if if_match is not None and if_match != etag(before):
                 raise Problem(412, "the policy changed since it was read: read it again")
+            now = ctx.clock()
             policy = crud.append(session, policy=wanted, author=caller.subject,
-                                 author_role="patient")
+                                 author_role="patient", now=now)
+            own.consent_changed(session, when=now, patient=patient, version=policy.version,
+                                user=requestor(caller, request.client.host if request.client
+                                               else ""),
+                                change=changes(before, policy))
     except IntegrityError as exc:
         raise Problem(409, "another change of this policy was recorded at the same time: "
                       "read it again") from exc
@@ -74,4 +82,6 @@ def history(ins: str, ctx: Ctx, caller: Caller) -> PolicyHistory:
     may_read(ctx, caller, patient)
     with ctx.db.session() as session:
         versions = crud.history(session, patient=patient)
-    return PolicyHistory(patient=patient, versions=[_out(ctx, p) for p in versions])
+    previous = [Policy(patient=patient), *versions]
+    return PolicyHistory(patient=patient, versions=[_out(ctx, p, before) for p, before
+                                                    in zip(versions, previous, strict=False)])
