@@ -11,7 +11,11 @@ Its keys and sessions live in the process: a restart invalidates every token it 
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
+import re
+import secrets
 import shutil
 import subprocess
 import time
@@ -19,7 +23,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote_plus
+from urllib.parse import parse_qs, quote_plus, urljoin, urlsplit
 
 import httpx
 
@@ -30,6 +34,9 @@ SERVER_SCRIPT = IDP_DIR / "server.mjs"
 USERS_FILE = IDP_DIR / "users.json"
 #: the portal's client secret in the demo and the tests (never a production value)
 DEV_PORTAL_SECRET = "partage-portal-dev-secret"
+#: the privacy centre's (consent service, patients' sign-in) client
+PRIVACY_CLIENT = "partage-privacy"
+DEV_PRIVACY_SECRET = "partage-privacy-dev-secret"
 INSTALL_HINT = "run ./dev test or ./dev demo to install"
 
 
@@ -207,3 +214,45 @@ class DevIdP:
         if answer.status_code != 200:
             raise IdPError(f"client credentials for {client_id} refused: {answer.text}")
         return str(answer.json()["access_token"])
+
+    def user_token(self, login: str, *, client_id: str, secret: str, redirect_base: str,
+                   password: str = "demo") -> str:
+        """A demo user's access token, obtained as a browser and a web client would: the
+        authorization request (code flow, PKCE S256) of ``client_id``, the IdP's login page
+        filled in and posted, the code taken from the redirect to ``{redirect_base}/auth/
+        callback`` (not followed) and exchanged at the token endpoint. For the demo and the
+        tests to act as a patient (e.g. set their policy through the consent API)."""
+        redirect_uri = f"{redirect_base.rstrip('/')}/auth/callback"
+        verifier = secrets.token_urlsafe(48)
+        challenge = base64.urlsafe_b64encode(
+            hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+        state = secrets.token_urlsafe(16)
+        with httpx.Client(timeout=30.0) as browser:
+            page = browser.get(self.authorization_url, follow_redirects=True, params={
+                "client_id": client_id, "response_type": "code", "scope": "openid profile",
+                "redirect_uri": redirect_uri, "state": state, "nonce": secrets.token_urlsafe(16),
+                "code_challenge": challenge, "code_challenge_method": "S256"})
+            form = re.search(r'<form method="post" action="([^"]+)"', page.text)
+            if page.status_code != 200 or form is None:
+                raise IdPError(f"no login page for {client_id}: {page.status_code} "
+                               f"{page.text[:300]}")
+            answer = browser.post(urljoin(str(page.url), form.group(1)),
+                                  data={"login": login, "password": password})
+            for _ in range(10):
+                if not answer.is_redirect:
+                    break
+                location = urljoin(str(answer.url), answer.headers["location"])
+                if location.startswith(redirect_uri):
+                    query = parse_qs(urlsplit(location).query)
+                    if query.get("state") != [state] or "code" not in query:
+                        raise IdPError(f"sign-in of {login} refused: {location}")
+                    token = browser.post(self.token_url, auth=(quote_plus(client_id),
+                                                               quote_plus(secret)), data={
+                        "grant_type": "authorization_code", "code": query["code"][0],
+                        "redirect_uri": redirect_uri, "code_verifier": verifier})
+                    if token.status_code != 200:
+                        raise IdPError(f"code exchange for {login} refused: {token.text}")
+                    return str(token.json()["access_token"])
+                answer = browser.get(location)
+        raise IdPError(f"sign-in of {login} did not come back to {redirect_uri}: "
+                       f"{answer.status_code} {answer.text[:300]}")

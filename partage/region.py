@@ -1,19 +1,23 @@
-"""The whole region on loopback as one object: the development OIDC provider, the registry, the
-repository, imaging sites (an Orthanc PACS plus a gateway each) and the portal, wired as in
-production (every service trusts the one issuer; gateways publish with client-credentials
-tokens). The demo, the portal's browser tests and ``partage bench portal`` start it with their
-own ports, sites and studies.
+"""The whole region on loopback as one object: the development OIDC provider, the consent
+service (patients' policies, decision point, audit record repository, privacy centre), the
+registry, the repository, imaging sites (an Orthanc PACS plus a gateway each) and the portal,
+wired as in production (every service trusts the one issuer; services call each other with
+client-credentials tokens; the registry, the gateways and the portal ask the consent service's
+decision point and send it their audit messages). The demo, the portal's browser tests and
+``partage bench portal`` start it with their own ports, sites and studies.
 
     with Region(data_dir, ports_for(SITES)) as region:
         region.feed(patients)
+        region.set_policy("paul.durand", {"blocked_professionals": ["10007654321"]})
         region.start_site(SITES[0], specs)   # PACS loaded, gateway publishing
         region.start_portal()
 """
 
 from __future__ import annotations
 
+import json
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import ExitStack
 from pathlib import Path
 from types import TracebackType
@@ -22,7 +26,15 @@ from urllib.parse import quote
 import httpx
 
 from partage.demo_sites import DemoPatient, DemoSite, gateway_settings, load, orthanc_for, wait_published
-from partage.idp import DEV_PORTAL_SECRET, DevIdP, portal_client, service_client
+from partage.idp import (
+    DEV_PORTAL_SECRET,
+    DEV_PRIVACY_SECRET,
+    PRIVACY_CLIENT,
+    USERS_FILE,
+    DevIdP,
+    portal_client,
+    service_client,
+)
 from partage.orthanc import Orthanc
 from partage.serve import BackgroundServer, free_port
 from partage.sources import REPOSITORY
@@ -30,13 +42,19 @@ from partage.studies import StudySpec
 
 #: the client whose tokens the demo writes to files for curl (a site administrator's)
 CLI_CLIENT = "partage-cli"
-#: the repository's client: it forwards ITI-42 to the registry with its own token
+#: the repository's client: it forwards ITI-42 to the registry with its own token (and
+#: sends its audit messages, as a ``service``)
 REPOSITORY_CLIENT = "repository"
+#: the registry's client: it asks the decision point and sends its audits
+REGISTRY_CLIENT = "registry"
+#: the portal's service client (distinct from ``partage-portal``, its users' sign-in client)
+PORTAL_SERVICE_CLIENT = "partage-portal-service"
+SERVICE = "service"
 
 
 def ports_for(sites: Sequence[DemoSite], fixed: dict[str, int] | None = None) -> dict[str, int]:
     """Every port a region of ``sites`` listens on: ``fixed`` ones, free ones for the rest."""
-    names = ["issuer", "registry", "repository", "mllp", "portal"]
+    names = ["issuer", "consent", "registry", "repository", "mllp", "portal"]
     for site in sites:
         names += [f"{site.key}_{n}" for n in ("gateway", "gateway_dicom", "pacs_http",
                                                "pacs_dicom")]
@@ -57,8 +75,11 @@ class Region:
         self.gateway_secrets = {site.key: secrets.token_urlsafe(16) for site in sites}
         self.cli_secret = secrets.token_urlsafe(16)
         self.repository_secret = secrets.token_urlsafe(16)
+        self.registry_secret = secrets.token_urlsafe(16)
+        self.portal_service_secret = secrets.token_urlsafe(16)
         self._running = ExitStack()
         self.idp: DevIdP
+        self.consent: BackgroundServer
         self.registry: BackgroundServer
         self.repository: BackgroundServer
         self.feed_token = ""
@@ -78,8 +99,21 @@ class Region:
     def portal_url(self) -> str:
         return f"http://127.0.0.1:{self.ports['portal']}"
 
+    @property
+    def consent_url(self) -> str:
+        """The consent service: decision point, policies, audit records, privacy centre."""
+        return f"http://127.0.0.1:{self.ports['consent']}"
+
+    @property
+    def audit_url(self) -> str:
+        """Where every service posts its audit messages (ITI-20 over HTTP)."""
+        return f"{self.consent_url}/audit"
+
     def start(self) -> Region:
-        """The IdP, the registry (with the site directory filled in) and the repository."""
+        """The IdP, the consent service, the registry (with the site directory filled in) and
+        the repository."""
+        from consent.core.config import ConsentSettings
+        from consent.main import create_app as consent_app
         from registry.core.config import RegistrySettings
         from registry.main import create_app as registry_app
         from repository.core.config import RepositorySettings
@@ -87,8 +121,13 @@ class Region:
 
         try:
             clients = [portal_client(self.portal_url),
+                       portal_client(self.consent_url, PRIVACY_CLIENT, DEV_PRIVACY_SECRET),
                        service_client(CLI_CLIENT, self.cli_secret, ["site-admin"]),
-                       service_client(REPOSITORY_CLIENT, self.repository_secret, [REPOSITORY])]
+                       service_client(REPOSITORY_CLIENT, self.repository_secret,
+                                      [REPOSITORY, SERVICE]),
+                       service_client(REGISTRY_CLIENT, self.registry_secret, [SERVICE]),
+                       service_client(PORTAL_SERVICE_CLIENT, self.portal_service_secret,
+                                      [SERVICE])]
             clients += [service_client(f"gateway-{key}", secret, ["site-gateway"],
                                        self.sites[key].oid)
                         for key, secret in self.gateway_secrets.items()]
@@ -96,15 +135,22 @@ class Region:
             self.idp = DevIdP(self.data_dir / "idp", clients, port=self.ports["issuer"],
                               access_token_ttl_s=self.access_token_ttl_s).start()
             self._running.callback(self.idp.stop)
+            self.consent = self._serve(consent_app(ConsentSettings(
+                data_dir=self.data_dir / "consent", port=self.ports["consent"],
+                issuer=self.idp.issuer, log_json=False)), self.ports["consent"])
             registry_settings = RegistrySettings(
                 data_dir=self.data_dir / "registry", port=self.ports["registry"],
-                mllp_port=self.ports["mllp"], issuer=self.idp.issuer, log_json=False)
+                mllp_port=self.ports["mllp"], issuer=self.idp.issuer, log_json=False,
+                consent_url=self.consent_url, audit_url=self.audit_url,
+                client_id=REGISTRY_CLIENT, client_secret=self.registry_secret,
+                token_url=self.idp.token_url)
             self.feed_token = registry_settings.feed_token
             self.registry = self._serve(registry_app(registry_settings), self.ports["registry"])
             repository_settings = RepositorySettings(
                 data_dir=self.data_dir / "repository", port=self.ports["repository"],
                 registry_url=f"{self.registry.url}/registry", issuer=self.idp.issuer,
-                client_id=REPOSITORY_CLIENT, client_secret=self.repository_secret, log_json=False)
+                client_id=REPOSITORY_CLIENT, client_secret=self.repository_secret,
+                token_url=self.idp.token_url, audit_url=self.audit_url, log_json=False)
             self.repository = self._serve(repository_app(repository_settings),
                                           self.ports["repository"])
             self.repository_unique_id = repository_settings.repository_unique_id
@@ -170,7 +216,8 @@ class Region:
             repository=self.repository.url, issuer=self.idp.issuer,
         ).model_copy(update={
             "client_id": f"gateway-{site.key}", "client_secret": self.gateway_secrets[site.key],
-            "token_url": self.idp.token_url,
+            "token_url": self.idp.token_url, "consent_url": self.consent_url,
+            "audit_url": self.audit_url,
             **({"sweep_days": sweep_days} if sweep_days is not None else {}),
         })
         self.gateways[site.key] = self._serve(gateway_app(settings), settings.port)
@@ -184,6 +231,24 @@ class Region:
         """Site ``key``'s gateway token (role site-gateway, its ``site``): what may submit
         documents of that site (ITI-41)."""
         return self.idp.service_token(f"gateway-{key}", self.gateway_secrets[key])
+
+    # -- patients --------------------------------------------------------------------------------
+    def patient_token(self, login: str) -> str:
+        """A demo patient's access token, signed in through the IdP's login page as the
+        privacy centre's client (``partage-privacy``)."""
+        return self.idp.user_token(login, client_id=PRIVACY_CLIENT, secret=DEV_PRIVACY_SECRET,
+                                   redirect_base=self.consent_url)
+
+    def set_policy(self, login: str, policy: Mapping[str, object]) -> dict[str, object]:
+        """Write the sharing policy of demo patient ``login`` as that patient (so the version's
+        author is the patient); the new version as the consent service returns it."""
+        ins = patient_ins(login)
+        answer = httpx.put(f"{self.consent_url}/patients/{ins}/policy", json=dict(policy),
+                           headers={"Authorization": f"Bearer {self.patient_token(login)}"},
+                           timeout=30)
+        answer.raise_for_status()
+        result: dict[str, object] = answer.json()
+        return result
 
     def wait_published(self, key: str, expected: int, timeout: float = 120.0) -> dict[str, int]:
         return wait_published(self.gateway_url(key), self.admin_token(), expected, timeout)
@@ -206,7 +271,17 @@ class Region:
             signin_client_secret=DEV_PORTAL_SECRET, registry_url=f"{self.registry.url}/registry",
             identity_url=f"{self.registry.url}/identity",
             repository_url=f"{self.repository.url}/repository", export_pacs=export,
-            log_json=False,
+            consent_url=self.consent_url, audit_url=self.audit_url,
+            client_id=PORTAL_SERVICE_CLIENT, client_secret=self.portal_service_secret,
+            token_url=self.idp.token_url, log_json=False,
         )
         self.portal = self._serve(portal_app(settings), self.ports["portal"])
         return self.portal
+
+
+def patient_ins(login: str, users_file: Path = USERS_FILE) -> str:
+    """The INS of demo patient ``login`` (deploy/idp/users.json)."""
+    for user in json.loads(users_file.read_text())["users"]:
+        if user["login"] == login and user.get("ins"):
+            return str(user["ins"])
+    raise KeyError(f"no demo patient {login!r} in {users_file}")

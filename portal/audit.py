@@ -18,7 +18,8 @@ from partage.audit import AuditTrail, requestor
 from partage.auth import Principal
 from partage.web.auth import SignInListener
 
-SOURCE = AuditSource("partage-portal")
+SOURCE_ID = "partage-portal"
+SOURCE = AuditSource(SOURCE_ID)
 #: the UserID of a sign-in that failed before the user was known
 UNKNOWN_USER = "unknown"
 

@@ -69,6 +69,14 @@ class Withheld:
     text: str
 
 
+class StudyWithheld(Exception):
+    """The registry withheld the asked study from this user at the patient's request."""
+
+    def __init__(self, withheld: Withheld) -> None:
+        super().__init__(withheld.text)
+        self.withheld = withheld
+
+
 @dataclass(frozen=True)
 class StudyEntry:
     """One study published by a site: a KOS manifest's DocumentEntry."""
@@ -232,12 +240,19 @@ def find_studies(settings: PortalSettings, token: str, patient_id: str) -> Found
 
 def get_study(settings: PortalSettings, token: str, entry_id: str) -> StudyEntry | None:
     """The manifest with this entryUUID (with or without ``urn:uuid:``), or ``None`` when the
-    registry has no such manifest for this user (ITI-18 GetDocuments)."""
+    registry has no such manifest (ITI-18 GetDocuments); ``StudyWithheld`` when it has one the
+    patient's policy keeps from this user."""
     bare = entry_id.removeprefix("urn:uuid:")
     if not _UUID.match(bare):
         return None
     request = AdhocQueryRequest(GET_DOCUMENTS, [
         Slot("$XDSDocumentEntryEntryUUID", [f"('urn:uuid:{bare}')"]),
     ])
-    found = [e for e in _entries(_query(settings, token, request)) if _is_manifest(e)]
-    return StudyEntry.from_entry(found[0]) if found else None
+    answer = _query(settings, token, request)
+    found = [e for e in _entries(answer) if _is_manifest(e)]
+    if found:
+        return StudyEntry.from_entry(found[0])
+    kept = withheld(answer)
+    if kept:
+        raise StudyWithheld(kept[0])
+    return None

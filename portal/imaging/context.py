@@ -40,7 +40,7 @@ from portal.imaging.send import Jobs
 from portal.imaging.series import series_list
 from portal.imaging.singleflight import SingleFlight
 from portal.imaging.sites import Site, SiteDirectory
-from portal.studies import StudyEntry, get_study
+from portal.studies import StudyEntry, StudyWithheld, get_study
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +112,10 @@ class ImagingContext:
         async def ask() -> StudyEntry:
             # RegistryUnavailable / RegistryRefused / TokenRefused propagate: the app answers
             # them as it does for every page (502 problem; 401 and the session forgets the token)
-            entry = await run_in_threadpool(get_study, self.settings, token, entry_id)
+            try:
+                entry = await run_in_threadpool(get_study, self.settings, token, entry_id)
+            except StudyWithheld as exc:
+                raise ImagingProblem(403, exc.withheld.text) from None
             if entry is None:
                 raise ImagingProblem(404, f"no study {entry_id} is available to you")
             self._access.put(key, entry)

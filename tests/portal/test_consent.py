@@ -1,0 +1,265 @@
+"""The portal as the third consent enforcement point, over HTTP against the whole region on
+loopback (development IdP, consent service, registry, repository, two sites with their Orthanc
+and gateway, the portal), signed in through the IdP's login page as a browser does.
+
+Paul DURAND hides his MR and blocks Dr Lefèvre (set through the consent API as Paul): Dr Martin
+sees only the CT, with a notice naming no study, and gets 403 on the MR's images even by URL;
+Dr Lefèvre sees nothing of Paul and gets 403. Jeanne PETIT shares nothing but allows emergency
+access: Dr Martin breaks the glass with a written reason and sees her study until the grant
+ends; the patient finds it in her access log and notifications. The portal's own audits (sign-in,
+a failed sign-in, a download) reach the audit record repository.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import pytest
+
+from partage.demo_sites import SITES, DemoPatient
+from partage.idp import DEV_PORTAL_SECRET
+from partage.region import PORTAL_SERVICE_CLIENT, Region, ports_for
+from partage.studies import StudySpec
+from portal.audit import SOURCE_ID as SOURCE
+from portal.core.config import PortalSettings
+from portal.studies import StudyEntry, find_studies
+from tests.portal.support import portal_sign_in
+
+SITE_A, SITE_B = SITES
+PAUL = DemoPatient("1750399123457", "DURAND", "Paul", "19750312", "M",
+                   (("a", "IPP-A-2001"), ("b", "CIS-40021")))
+JEANNE = DemoPatient("2620875123458", "PETIT", "Jeanne", "19620815", "F", (("a", "IPP-A-3001"),))
+LEFEVRE_RPPS = "10007654321"
+
+
+def spec(patient: DemoPatient, site_key: str, modality: str, description: str,
+         day: str) -> StudySpec:
+    site = SITE_A if site_key == "a" else SITE_B
+    return StudySpec(patient=patient.at(site), institution=site.name, rows=64, columns=64,
+                     modality=modality, body_part="CHEST" if modality == "CT" else "BRAIN",
+                     description=description, study_date=day, slices=2,
+                     accession_number=f"{site_key.upper()}{day}")
+
+
+PAUL_CT = spec(PAUL, "a", "CT", "CT THORAX", "20250110")
+PAUL_MR = spec(PAUL, "b", "MR", "IRM CEREBRALE CONFIDENTIELLE", "20240305")
+JEANNE_CR = spec(JEANNE, "a", "CR", "RADIO THORAX", "20250201")
+SPECS = {"a": [PAUL_CT, JEANNE_CR], "b": [PAUL_MR]}
+
+
+@pytest.fixture(scope="module")
+def region(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Region]:
+    with Region(tmp_path_factory.mktemp("region"), ports_for(SITES), SITES) as running:
+        running.feed([PAUL, JEANNE])
+        for site in SITES:
+            running.start_site(site, SPECS[site.key])
+        for site in SITES:
+            running.wait_published(site.key, len(SPECS[site.key]))
+        running.start_portal()
+        yield running
+
+
+@pytest.fixture(scope="module")
+def entries(region: Region) -> dict[str, StudyEntry]:
+    """Every published study's registry entry by Study Instance UID, as a service (unfiltered)
+    sees them."""
+    token = region.idp.service_token(PORTAL_SERVICE_CLIENT, region.portal_service_secret)
+    settings = PortalSettings(registry_url=f"{region.registry.url}/registry")
+    found = {}
+    for patient in (PAUL, JEANNE):
+        for entry in find_studies(settings, token, patient.cx).studies:
+            found[entry.study_instance_uid] = entry
+    return found
+
+
+@pytest.fixture(scope="module")
+def policies(region: Region) -> dict[str, dict[str, Any]]:
+    """The patients' choices, written by each patient through the consent API."""
+    return {
+        "paul": region.set_policy("paul.durand", {"hidden_studies": [PAUL_MR.study_instance_uid],
+                                                  "blocked_professionals": [LEFEVRE_RPPS]}),
+        "jeanne": region.set_policy("jeanne.petit", {"base": "block",
+                                                     "emergency_access": True}),
+    }
+
+
+def find_testids(page: httpx.Response, testid: str) -> list[str]:
+    return re.findall(rf'<[^>]*data-testid="{re.escape(testid)}"[^>]*>', page.text)
+
+
+def csrf_of(page: httpx.Response) -> str:
+    match = re.search(r'<meta name="csrf-token" content="([^"]+)"', page.text)
+    assert match, "no CSRF token on the page"
+    return match.group(1)
+
+
+def patient_page(region: Region, patient: DemoPatient) -> str:
+    return f"{region.portal_url}/patients/{quote(patient.cx, safe='')}"
+
+
+def eventually(check: Callable[[], Any], timeout: float = 15.0) -> Any:
+    """``check()``'s first truthy answer, asked until ``timeout`` (audits are delivered by a
+    background sender)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = check()
+        if found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.25)
+
+
+def audit_events(region: Region, reader: str, **params: str) -> list[dict[str, Any]]:
+    """The FHIR AuditEvents the audit record repository gives ``reader`` (a demo login)."""
+    token = region.patient_token(reader)
+    answer = httpx.get(f"{region.consent_url}/AuditEvent", params=params,
+                       headers={"Authorization": f"Bearer {token}"}, timeout=30)
+    assert answer.status_code == 200, answer.text
+    return [e["resource"] for e in answer.json().get("entry", [])]
+
+
+def event_code(event: dict[str, Any]) -> str:
+    return str(event["type"]["code"])
+
+
+def test_the_policies_are_versions_written_by_the_patients(
+        policies: dict[str, dict[str, Any]]) -> None:
+    assert policies["paul"]["version"] == 1 and policies["paul"]["author"] == "paul.durand"
+    assert policies["jeanne"]["effective"]["sharing"] is False
+    assert policies["jeanne"]["effective"]["emergency_access"] is True
+
+
+def test_a_hidden_study_is_neither_shown_nor_named_and_its_images_are_refused(
+        region: Region, entries: dict[str, StudyEntry],
+        policies: dict[str, dict[str, Any]]) -> None:
+    ct, mr = entries[PAUL_CT.study_instance_uid], entries[PAUL_MR.study_instance_uid]
+    with httpx.Client(timeout=60) as browser:
+        portal_sign_in(browser, region.portal_url, "dr.martin")
+        page = browser.get(patient_page(region, PAUL))
+        assert page.status_code == 200
+        rows = find_testids(page, "study-row")
+        assert len(rows) == 1 and ct.id in rows[0]
+        [notice] = find_testids(page, "hidden-notice")
+        assert 'data-count="1"' in notice
+        assert "hidden at the patient&#39;s request" in page.text
+        for secret in (mr.id, PAUL_MR.study_instance_uid, PAUL_MR.description, "IRM"):
+            assert secret not in page.text
+        assert not find_testids(page, "emergency-open")  # Paul's base choice shares: nothing to lift
+
+        for url in (f"/api/studies/{mr.id}/series", f"/api/studies/{mr.id}/download",
+                    f"/dicomweb/{mr.id}/studies/{PAUL_MR.study_instance_uid}/series/x/metadata"):
+            refused = browser.get(f"{region.portal_url}{url}")
+            assert refused.status_code == 403, url
+            assert refused.headers["content-type"] == "application/problem+json"
+            assert refused.json()["detail"] == "hidden at the patient's request"
+        assert browser.get(f"{region.portal_url}/api/studies/{ct.id}/series").status_code == 200
+        listed = browser.get(f"{region.portal_url}/api/patients/"
+                             f"{quote(PAUL.cx, safe='')}/studies").json()["studies"]
+        assert [s["id"] for s in listed] == [ct.id]
+
+
+def test_a_blocked_radiologist_sees_nothing_of_the_patient_and_cannot_break_the_glass(
+        region: Region, entries: dict[str, StudyEntry],
+        policies: dict[str, dict[str, Any]]) -> None:
+    ct = entries[PAUL_CT.study_instance_uid]
+    with httpx.Client(timeout=60) as browser:
+        portal_sign_in(browser, region.portal_url, "dr.lefevre")
+        page = browser.get(patient_page(region, PAUL))
+        assert page.status_code == 200 and not find_testids(page, "study-row")
+        [notice] = find_testids(page, "hidden-notice")
+        assert 'data-count="2"' in notice
+        assert "not shared with you at the patient&#39;s request" in page.text
+        assert not find_testids(page, "emergency-open")
+        refused = browser.get(f"{region.portal_url}/api/studies/{ct.id}/series")
+        assert refused.status_code == 403
+        assert refused.json()["detail"] == "not shared with you at the patient's request"
+        frames = browser.get(f"{region.portal_url}/dicomweb/{ct.id}/studies/"
+                             f"{PAUL_CT.study_instance_uid}/series/x/instances/y/frames/1")
+        assert frames.status_code == 403
+    # the gateway refuses the pixels too, asked directly with Dr Lefèvre's own token
+    token = region.idp.user_token("dr.lefevre", client_id="partage-portal",
+                                  secret=DEV_PORTAL_SECRET, redirect_base=region.portal_url)
+    direct = httpx.get(f"{region.gateway_url('a')}/wado-rs/studies/"
+                       f"{PAUL_CT.study_instance_uid}/metadata",
+                       headers={"Authorization": f"Bearer {token}"}, timeout=30)
+    assert direct.status_code == 403
+
+
+def test_emergency_access_with_a_reason_opens_the_patient_and_is_shown_to_her(
+        region: Region, entries: dict[str, StudyEntry],
+        policies: dict[str, dict[str, Any]]) -> None:
+    cr = entries[JEANNE_CR.study_instance_uid]
+    page_url = patient_page(region, JEANNE)
+    with httpx.Client(timeout=60) as browser:
+        portal_sign_in(browser, region.portal_url, "dr.martin")
+        page = browser.get(page_url)
+        assert page.status_code == 200 and not find_testids(page, "study-row")
+        assert find_testids(page, "hidden-notice") and find_testids(page, "emergency-open")
+        assert find_testids(page, "emergency-reason") and find_testids(page, "emergency-submit")
+        assert not find_testids(page, "emergency-banner")
+        assert browser.get(f"{region.portal_url}/api/studies/{cr.id}/series").status_code == 403
+        token = csrf_of(page)
+
+        forged = browser.post(f"{page_url}/emergency-access",
+                              data={"reason": "Polytraumatisé inconscient"})
+        assert forged.status_code == 403  # no CSRF token: nothing granted
+        blank = browser.post(f"{page_url}/emergency-access",
+                             data={"reason": "  ", "csrf_token": token}, follow_redirects=True)
+        assert find_testids(blank, "emergency-refused") and not find_testids(blank, "emergency-banner")
+
+        reason = "Patiente inconsciente aux urgences, suspicion d'embolie pulmonaire"
+        granted = browser.post(f"{page_url}/emergency-access",
+                               data={"reason": reason, "csrf_token": token})
+        assert granted.status_code == 303
+        page = browser.get(page_url)
+        [banner] = find_testids(page, "emergency-banner")
+        assert re.search(r"Accès en urgence jusqu'à \d\d:\d\d", page.text)
+        rows = find_testids(page, "study-row")
+        assert len(rows) == 1 and cr.id in rows[0]
+        assert not find_testids(page, "emergency-open")
+        assert browser.get(f"{region.portal_url}/api/studies/{cr.id}/series").status_code == 200
+
+    patient = {"Authorization": f"Bearer {region.patient_token('jeanne.petit')}"}
+    notifications = httpx.get(f"{region.consent_url}/patients/{JEANNE.ins}/notifications",
+                              headers=patient, timeout=30)
+    assert notifications.status_code == 200
+    assert reason in notifications.text and "10001234567" in notifications.text
+
+    def emergency_reads() -> list[Any]:
+        log = httpx.get(f"{region.consent_url}/patients/{JEANNE.ins}/access-log",
+                        headers=patient, timeout=30)
+        assert log.status_code == 200
+        return [e for e in log.json()["accesses"] if e["emergency"]]
+
+    assert eventually(emergency_reads), "the emergency read is not in the patient's access log"
+
+
+def test_sign_in_and_a_download_are_audited_by_the_portal(
+        region: Region, entries: dict[str, StudyEntry],
+        policies: dict[str, dict[str, Any]]) -> None:
+    ct = entries[PAUL_CT.study_instance_uid]
+    with httpx.Client(timeout=60) as browser:
+        portal_sign_in(browser, region.portal_url, "dr.roux")
+        download = browser.get(f"{region.portal_url}/api/studies/{ct.id}/download")
+        assert download.status_code == 200 and download.content[:2] == b"PK"
+
+    def portal_events(agent: str, code: str) -> list[dict[str, Any]]:
+        return [e for e in audit_events(region, "admin", agent=agent)
+                if event_code(e) == code and e["source"]["observer"]["display"] == SOURCE]
+
+    signed_in = eventually(lambda: portal_events("dr.roux", "110114"))
+    assert signed_in and signed_in[0]["outcome"] == "0"
+    exported = eventually(lambda: portal_events("dr.roux", "110106"))
+    assert exported, "no Export audit for the download"
+    assert PAUL_CT.study_instance_uid in str(exported[0]["entity"])
+
+    with httpx.Client(timeout=60) as browser:  # a sign-in the IdP answers with an error
+        failed = browser.get(f"{region.portal_url}/auth/callback",
+                             params={"error": "access_denied", "error_description": "cancelled"})
+        assert failed.status_code == 400
+    refused = eventually(lambda: portal_events("unknown", "110114"))
+    assert refused and refused[0]["outcome"] != "0"
