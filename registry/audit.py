@@ -13,10 +13,9 @@ from lxml import etree
 from ihe import atna
 from ihe.atna import AuditSource, EventID, EventOutcomeIndicator, ObjectRole
 from ihe.atna.enum import Code
-from ihe.ebrim import ExtrinsicObject, RegistryPackage, Slot, SubmitObjectsRequest
-from ihe.ebrim.enum import REFERENCE_ID_SLOT, REFERENCE_ID_STUDY_INSTANCE_UID, Scheme
-from partage.audit import AuditTrail, requestor
+from ihe.ebrim import Slot, SubmitObjectsRequest
 from ihe.errors import RemoteProtocolError
+from partage.audit import AuditTrail, requestor, submission
 from partage.auth import Principal
 from registry.queries.params import split_values
 
@@ -56,25 +55,10 @@ def record_query(trail: AuditTrail, principal: Principal, request: etree._Elemen
     trail.record(message)
 
 
-def record_import(trail: AuditTrail, principal: Principal, submission: SubmitObjectsRequest,
+def record_import(trail: AuditTrail, principal: Principal, request: SubmitObjectsRequest,
                   outcome: EventOutcomeIndicator) -> None:
-    """110107 Import, ITI-42: the patient, the studies the entries reference and the entries'
-    uniqueIds (the SubmissionSet's when it has no entry)."""
-    entries = [o for o in submission.objects if isinstance(o, ExtrinsicObject)]
-    sets = [o for o in submission.objects
-            if isinstance(o, RegistryPackage) and o.is_submission_set]
-    patient = next((e.patient_id for e in entries if e.patient_id), None) or next(
-        (p for s in sets if (p := s.external_id(Scheme.SS_PATIENT_ID))), "")
-    suffix = f"^^^^{REFERENCE_ID_STUDY_INSTANCE_UID}"
-    studies = tuple(dict.fromkeys(
-        ref[: -len(suffix)] for e in entries for ref in e.slot_values(REFERENCE_ID_SLOT)
-        if ref.endswith(suffix)))
-    documents = tuple(filter(None, (e.unique_id for e in entries))) or tuple(
-        filter(None, (s.external_id(Scheme.SS_UNIQUE_ID) for s in sets)))
-    if not patient or not (studies or documents):
-        return  # refused before anything could be named: the registry's log says why
-    trail.record(atna.access(event=EventID.IMPORT, transaction=ITI_42, when=datetime.now(UTC),
-                             user=requestor(principal), source=SOURCE, patient_id=patient,
-                             study_uids=studies, document_ids=documents,
-                             purpose_of_use=principal.purpose_of_use or "TREAT",
-                             outcome=outcome))
+    """110107 Import, ITI-42 (nothing when the submission names no patient)."""
+    message = submission(event=EventID.IMPORT, transaction=ITI_42, when=datetime.now(UTC),
+                         principal=principal, source=SOURCE, request=request, outcome=outcome)
+    if message is not None:
+        trail.record(message)

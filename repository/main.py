@@ -26,9 +26,11 @@ def create_app(settings: RepositorySettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        ctx.audit.start()
         try:
             yield
         finally:
+            ctx.audit.stop()
             if ctx.own_tokens is not None:
                 ctx.own_tokens.close()
             db.engine.dispose()

@@ -7,7 +7,7 @@ and ``repositoryUniqueId``, stores the bytes, then registers the metadata with I
 registry's answer is relayed unchanged; when registration fails the stored bytes are removed,
 so a document whose registration failed is never kept. Only a site gateway submitting for its
 own site gets past the first check (``partage.sources``); ITI-42 is then forwarded with the
-repository's own token.
+repository's own token. Each submission is audited once (110107 Import, ITI-41).
 """
 
 from __future__ import annotations
@@ -28,13 +28,14 @@ from ihe.ebrim import (
     RegistryResponse,
     ResponseStatus,
 )
+from ihe.atna import EventOutcomeIndicator
 from ihe.errors import ProtocolError
 from partage import sources
 from partage.auth import Principal
 from partage.soap import AuthenticatedHandler, SoapReply, SoapRequest
 from partage.soapclient import PeerUnavailable, SoapClientError
 from partage.tokens import TokenUnavailable
-from repository import crud
+from repository import audit, crud
 from repository.api.deps import RepositoryContext
 from repository.models import StoredDocument
 
@@ -71,6 +72,15 @@ def provide_and_register(ctx: RepositoryContext, request: SoapRequest, caller: P
         )
     except ProtocolError as exc:
         return failure(exc.code, str(exc), exc.location)
+    response = store_and_register(ctx, pnr, caller)
+    audit.record_import(ctx.audit, caller, pnr.submission,
+                        EventOutcomeIndicator.SUCCESS if response.status == ResponseStatus.SUCCESS
+                        else EventOutcomeIndicator.MINOR_FAILURE)
+    return response
+
+
+def store_and_register(ctx: RepositoryContext, pnr: ProvideAndRegisterDocumentSetRequest,
+                       caller: Principal) -> RegistryResponse:
     refused = sources.refusal(caller, pnr.submission, "XDSRepositoryError")
     if refused is not None:
         log.info("submission refused", extra={"caller": caller.subject,

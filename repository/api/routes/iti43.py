@@ -4,7 +4,8 @@ Each DocumentRequest is answered on its own (§3.43.4.2.3): a request for anothe
 gets XDSUnknownRepositoryId, an unknown document XDSDocumentUniqueIdError. The status is
 Success when all were found, PartialSuccess when some were, Failure when none. Documents go
 back as XOP parts of an MTOM answer with the mimeType they were stored with. Only callers with
-a bearer token get here (``partage.soap.BearerAction``); who retrieved what is logged.
+a bearer token get here (``partage.soap.BearerAction``); who retrieved what is logged and
+audited (110106 Export, ITI-43).
 """
 
 from __future__ import annotations
@@ -20,10 +21,11 @@ from ihe.ebrim import (
     RetrieveDocumentSetRequest,
     RetrieveDocumentSetResponse,
 )
+from ihe.atna import EventOutcomeIndicator
 from ihe.errors import ProtocolError
 from partage.auth import Principal
 from partage.soap import AuthenticatedHandler, SoapReply, SoapRequest
-from repository import crud
+from repository import audit, crud
 from repository.api.deps import RepositoryContext
 from repository.storage import DocumentNotFound
 
@@ -33,8 +35,14 @@ log = logging.getLogger(__name__)
 def make_handler(ctx: RepositoryContext) -> AuthenticatedHandler:
     def handle(request: SoapRequest, principal: Principal) -> SoapReply:
         response = retrieve(ctx, request)
-        log.info("retrieve", extra={"subject": principal.subject, "documents": [
-            d.document_unique_id for d in response.documents]})
+        served = [d.document_unique_id for d in response.documents]
+        log.info("retrieve", extra={"subject": principal.subject, "documents": served})
+        if response.response.status == ResponseStatus.SUCCESS:
+            audit.record_retrieve(ctx.audit, principal, served, EventOutcomeIndicator.SUCCESS)
+        else:
+            audit.record_retrieve(ctx.audit, principal, served or [
+                e.location for e in response.response.errors if e.location],
+                EventOutcomeIndicator.MINOR_FAILURE)
         cids = [f"{uuid.uuid4().hex}@partage" for _ in response.documents]
         return SoapReply(
             body=response.to_element(xop_cid=cids),
