@@ -1,10 +1,12 @@
 """The local region on embedded defaults (``partage.region``): the development OIDC provider,
-the registry, the repository, two imaging sites (an Orthanc PACS plus a gateway each) and the
-portal on fixed loopback ports, SQLite, document files and PACS storage under one folder. Demo
-patients are fed through the identity feed with their local IDs at each site, a sample report
-walks ITI-41 → ITI-18 → ITI-43, synthetic studies (current and priors) are loaded into the
-sites' PACS, the gateways publish them (RAD-68), and the portal address and demo logins are
-printed, so a newcomer signs in and compares studies.
+the consent service, the registry, the repository, two imaging sites (an Orthanc PACS plus a
+gateway each) and the portal on fixed loopback ports, SQLite, document files and PACS storage
+under one folder. Demo patients are fed through the identity feed with their local IDs at each
+site, three of them choose a sharing policy (written as each patient through the consent API),
+a sample report walks ITI-41 → ITI-18 → ITI-43, synthetic studies (current and priors) are
+loaded into the sites' PACS, the gateways publish them (RAD-68), and the portal and privacy
+centre addresses and demo logins are printed, so a newcomer signs in and compares studies, and
+sees what each patient's choice does.
 """
 
 from __future__ import annotations
@@ -56,9 +58,20 @@ PATIENTS = [
                 (("a", "IPP-A-1002"), ("b", "CIS-20588"))),
     DemoPatient("1481175123459", "BERNARD", "Louis", "19481102", "M", (("b", "CIS-11452"),)),
 ]
+#: the patients' sharing policies (README, "Demo logins"): Claire MARTIN keeps the region's
+#: default (opt-out: shared); Paul DURAND hides his emergency head CT and blocks Dr Lefèvre;
+#: Jeanne PETIT shares nothing but allows emergency access ("break the glass")
+LEFEVRE_RPPS = "10007654321"
+POLICIES: dict[str, dict[str, object]] = {
+    "paul.durand": {"hidden_studies": [s.study_instance_uid for s in STUDIES
+                                       if s.accession_number == "CHUN19000871"],
+                    "blocked_professionals": [LEFEVRE_RPPS]},
+    "jeanne.petit": {"base": "block", "emergency_access": True},
+}
 #: fixed loopback ports (README, "demo"); tests pass free ones
 PORTS = {
-    "issuer": 8000, "registry": 8010, "repository": 8020, "mllp": 2575, "portal": 8050,
+    "issuer": 8000, "consent": 8060, "registry": 8010, "repository": 8020, "mllp": 2575,
+    "portal": 8050,
     "a_gateway": 8030, "a_gateway_dicom": 11112, "a_pacs_http": 8042, "a_pacs_dicom": 4242,
     "b_gateway": 8031, "b_gateway_dicom": 11113, "b_pacs_http": 8043, "b_pacs_dicom": 4243,
 }
@@ -186,7 +199,8 @@ def main(data_dir: Path, once: bool = False, ports: dict[str, int] | None = None
             where = ", ".join(f"{local_id} at {region.sites[key].name}"
                               for key, local_id in p.local_ids)
             _step(f"patient {i}/{len(PATIENTS)}: {p.family} {p.given} ({p.cx}; {where})")
-        reader = region.admin_token()  # the demo's own ITI-18 / ITI-43 checks
+        choose_policies(region)
+        reader = region.service_token()  # the demo's own ITI-18 / ITI-43 checks (unfiltered)
         exercise(region.registry.url, region.repository.url, region.repository_unique_id,
                  reader, region.gateway_token(SITE_A.key))
         for site in SITES:
@@ -211,6 +225,19 @@ def main(data_dir: Path, once: bool = False, ports: dict[str, int] | None = None
         return 0
 
 
+def choose_policies(region: Region) -> None:
+    """Each demo patient's policy, written as that patient unless it already says this (a
+    second start adds no version)."""
+    for login, policy in POLICIES.items():
+        current = region.policy(login)
+        if all(current.get(key) == value for key, value in policy.items()):
+            _step(f"{login}: policy version {current['version']} kept")
+            continue
+        written = region.set_policy(login, policy)
+        _step(f"{login}: policy version {written['version']} written as the patient "
+              f"({', '.join(f'{k}={v}' for k, v in policy.items())})")
+
+
 def logins() -> list[str]:
     """The development IdP's demo users, one line each (deploy/idp/users.json)."""
     users = json.loads(USERS_FILE.read_text())
@@ -228,7 +255,10 @@ def summary(region: Region, published: dict[str, dict[str, int]], token_file: Pa
     registry, repository = region.registry.url, region.repository.url
     lines = [
         "", "Region is up:",
-        f"  portal      {region.portal_url}/   <- sign in here",
+        f"  portal      {region.portal_url}/   <- professionals sign in here",
+        f"  privacy     {region.consent_url}/   <- patients sign in here (privacy centre)",
+        f"  consent     {region.consent_url}  (decisions, policies, emergency grants, "
+        "audit records: POST /audit, GET /AuditEvent)",
         f"  OIDC IdP    {region.idp.issuer}  (development: panva oidc-provider)",
         f"  registry    {registry}/registry  (ITI-42, ITI-18, ITI-57)",
         f"  identity    {registry}/identity/patients  (REST feed; /identity/sites directory)",
@@ -254,8 +284,13 @@ def summary(region: Region, published: dict[str, dict[str, int]], token_file: Pa
         ]
     lines += [
         "", "Demo logins (password: demo) — professionals compare studies in the portal;",
-        "patients are refused there (their privacy centre comes with consent):",
+        "patients set their sharing policy and read their access log in the privacy centre:",
         *logins(),
+        "", "Patients' policies (README, \"Demo logins\"):",
+        "  claire.martin  region default (opt-out): every study shared",
+        "  paul.durand    hides his 2019 head CT, blocks dr.lefevre (who sees none of his studies)",
+        "  jeanne.petit   shares nothing, allows emergency access: sign in as dr.martin, open",
+        "                 PETIT Jeanne, \"Accès en urgence\" with a written reason",
         "", f"A site administrator's token (valid {TOKEN_LIFETIME_S // 3600} h): {token_file}",
         f"  curl -H \"Authorization: Bearer $(cat {token_file})\" "
         f"{region.gateway_url(SITES[0].key)}/status.json",

@@ -227,6 +227,11 @@ class Region:
         """A site administrator's access token (client credentials of ``partage-cli``)."""
         return self.idp.service_token(CLI_CLIENT, self.cli_secret)
 
+    def service_token(self) -> str:
+        """A region service's token (the portal's service client, role ``service``): the
+        registry answers it unfiltered, as it answers the services."""
+        return self.idp.service_token(PORTAL_SERVICE_CLIENT, self.portal_service_secret)
+
     def gateway_token(self, key: str) -> str:
         """Site ``key``'s gateway token (role site-gateway, its ``site``): what may submit
         documents of that site (ITI-41)."""
@@ -238,6 +243,15 @@ class Region:
         privacy centre's client (``partage-privacy``)."""
         return self.idp.user_token(login, client_id=PRIVACY_CLIENT, secret=DEV_PRIVACY_SECRET,
                                    redirect_base=self.consent_url)
+
+    def policy(self, login: str) -> dict[str, object]:
+        """Demo patient ``login``'s current sharing policy, read as that patient."""
+        answer = httpx.get(f"{self.consent_url}/patients/{patient_ins(login)}/policy",
+                           headers={"Authorization": f"Bearer {self.patient_token(login)}"},
+                           timeout=30)
+        answer.raise_for_status()
+        result: dict[str, object] = answer.json()
+        return result
 
     def set_policy(self, login: str, policy: Mapping[str, object]) -> dict[str, object]:
         """Write the sharing policy of demo patient ``login`` as that patient (so the version's

@@ -1,7 +1,8 @@
-"""The README's demo: the IdP, the region, two imaging sites and the portal come up, the sample
-walks ITI-41 → ITI-18 → ITI-43, the sites' studies are loaded and published by their gateways,
-the portal address and the demo logins are printed, and a second start on the same folder works
-too (the set-up command is idempotent: nothing is loaded or published twice)."""
+"""The README's demo: the IdP, the consent service, the region, two imaging sites and the portal
+come up, two patients choose their policy as themselves, the sample walks ITI-41 → ITI-18 →
+ITI-43, the sites' studies are loaded and published by their gateways, the portal and privacy
+centre addresses and the demo logins are printed, and a second start on the same folder works
+too (the set-up command is idempotent: nothing is loaded, published or chosen twice)."""
 
 from __future__ import annotations
 
