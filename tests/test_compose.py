@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from partage.cli import SERVICES
+from partage.region import SERVICE
 from partage.sources import REPOSITORY, SITE_GATEWAY
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,7 +33,8 @@ PORTAL_CALLBACK = "/auth/callback"
 EXTERNAL_URLS = {"PARTAGE_GATEWAY_PUBLIC_URL", "PARTAGE_GATEWAY_ISSUER",
                  "PARTAGE_REGISTRY_ISSUER", "PARTAGE_REPOSITORY_ISSUER",
                  "PARTAGE_PORTAL_PUBLIC_URL", "PARTAGE_PORTAL_ISSUER",
-                 "KC_HOSTNAME", "PORTAL_PUBLIC_URL"}
+                 "KC_HOSTNAME", "PORTAL_PUBLIC_URL", "CONSENT_PUBLIC_URL",
+                 "PARTAGE_CONSENT_ISSUER"}
 _INTERPOLATION = re.compile(r"\$\{(\w+)(?::?[-?]([^}]*))?\}")
 
 
@@ -384,4 +386,28 @@ def test_the_repository_has_a_service_account_the_registry_trusts(
     assert client["serviceAccountsEnabled"] and not client["standardFlowEnabled"]
     assert client["secret"] == env["PARTAGE_REPOSITORY_CLIENT_SECRET"]
     [account] = [u for u in realm["users"] if u.get("serviceAccountClientId") == client["clientId"]]
-    assert account["realmRoles"] == [REPOSITORY]
+    assert account["realmRoles"] == [REPOSITORY, SERVICE]  # a service: it sends its audits
+
+
+def test_the_registry_and_the_portal_ask_consent_and_audit_as_services(
+        compose: dict[str, Any], realm: dict[str, Any]) -> None:
+    """Every service but the consent service itself asks its decision point (registry,
+    gateways, portal) and sends it audit messages; the registry and the portal have service
+    accounts of role ``service`` (the portal's distinct from its users' sign-in client)."""
+    environments = _partage_environments(compose)
+    accounts = {u["serviceAccountClientId"]: u for u in realm["users"]
+                if "serviceAccountClientId" in u}
+    for name, (prefix, env) in environments.items():
+        if prefix == "PARTAGE_CONSENT_":
+            continue
+        assert env[f"{prefix}AUDIT_URL"] == "http://consent:8060/audit", name
+        if prefix != "PARTAGE_REPOSITORY_":  # it only audits, and audits wait in a queue
+            assert env[f"{prefix}CONSENT_URL"] == "http://consent:8060", name
+            assert "consent" in compose["services"][name]["depends_on"], name
+        if prefix in ("PARTAGE_REGISTRY_", "PARTAGE_PORTAL_"):
+            client = _client(realm, env[f"{prefix}CLIENT_ID"])
+            assert client["serviceAccountsEnabled"] and not client["standardFlowEnabled"]
+            assert client["secret"] == env[f"{prefix}CLIENT_SECRET"], name
+            assert accounts[client["clientId"]]["realmRoles"] == [SERVICE], name
+    assert (environments["portal"][1]["PARTAGE_PORTAL_CLIENT_ID"]
+            != environments["portal"][1]["PARTAGE_PORTAL_SIGNIN_CLIENT_ID"])
