@@ -1,6 +1,7 @@
 """The steps every serving route takes, in order: authorize the caller for the study (403, or
-503 when the consent service cannot answer; audited by ``gateway.access``), resolve the UIDs on the PACS (404), and start the transfer before answering, so a PACS that is
-down gives 503 rather than a broken body. Once the first part is out, a failure aborts the
+503 when the consent service cannot answer; audited by ``gateway.access``), resolve the UIDs on
+the PACS (404), and start the transfer before answering, so a PACS that is down gives 503
+rather than a broken body. Once the first part is out, a failure aborts the
 connection (the client sees an incomplete chunked body, never a short success)."""
 
 from __future__ import annotations

@@ -154,7 +154,7 @@ def test_the_sites_own_administrator_reads_without_a_decision(site: Site) -> Non
     other = site.headers(LEFEVRE, ("site-admin",), site="1.2.250.1.999.1.2")
     assert site.get(wado_routes(site.bob_hidden)[0], own).status_code == 200
     assert site.get(wado_routes(site.alice)[0], other).status_code == 403
-    patient = {"Authorization": f"Bearer {site.gateway.issuer.token('alice', ['patient'], ins=ALICE)}"}
+    patient = site.gateway.auth(site.gateway.issuer.token("alice", ["patient"], ins=ALICE))
     assert site.get(wado_routes(site.alice)[0], patient).status_code == 403
 
 
