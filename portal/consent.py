@@ -145,16 +145,32 @@ class ConsentPoint:
                    for e in entries if not verdicts[e.id].permit]
         return shown, refused
 
-    async def check(self, principal: Principal, entry: StudyEntry) -> None:
-        """``ConsentRefused`` unless this user may see this study."""
+    async def decision(self, principal: Principal, entry: StudyEntry
+                       ) -> ConsentDecision | None:
+        """The decision on this study for this user (``None``: consent is not checked)."""
         if self.client is None:
-            return
+            return None
         client = self.client
-        decision = (await run_in_threadpool(lambda: client.decide_many(
+        return (await run_in_threadpool(lambda: client.decide_many(
             entry.patient_id, ConsentUser.from_principal(principal), [_target(entry)],
             purpose_of_use=_purpose(principal))))[0]
-        if not decision.permit:
+
+    async def check(self, principal: Principal, entry: StudyEntry) -> None:
+        """``ConsentRefused`` unless this user may see this study."""
+        decision = await self.decision(principal, entry)
+        if decision is not None and not decision.permit:
             raise ConsentRefused(decision)
+
+    async def emergency_reason(self, principal: Principal, token: str, entry: StudyEntry
+                               ) -> str:
+        """The written reason of the emergency grant this user sees this study through, or
+        ``""`` when the patient's policy permits it anyway (an export is then audited as an
+        emergency access, ETREAT with its reason)."""
+        decision = await self.decision(principal, entry)
+        if decision is None or decision.reason_code != EMERGENCY_ACCESS:
+            return ""
+        grant = await self.active_grant(token, entry.patient_id.split("^")[0])
+        return grant.reason if grant else ""
 
     async def patient(self, principal: Principal, patient_id: str) -> ConsentDecision | None:
         """The decision for the patient as a whole (no study named): a denial an emergency

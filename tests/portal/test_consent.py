@@ -6,8 +6,9 @@ Paul DURAND hides his MR and blocks Dr Lefèvre (set through the consent API as 
 sees only the CT, with a notice naming no study, and gets 403 on the MR's images even by URL;
 Dr Lefèvre sees nothing of Paul and gets 403. Jeanne PETIT shares nothing but allows emergency
 access: Dr Martin breaks the glass with a written reason and sees her study until the grant
-ends; the patient finds it in her access log and notifications. The portal's own audits (sign-in,
-a failed sign-in, a download) reach the audit record repository.
+ends; the patient finds it in her access log and notifications, and a download made meanwhile is
+audited as an emergency access. The portal's own audits (sign-in, a failed sign-in, a download)
+reach the audit record repository. Without an answering decision point, nothing is shown.
 """
 
 from __future__ import annotations
@@ -15,18 +16,25 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 import pytest
+from itsdangerous import TimestampSigner
 
 from partage.demo_sites import SITES, DemoPatient
 from partage.idp import DEV_PORTAL_SECRET
 from partage.region import PORTAL_SERVICE_CLIENT, Region, ports_for
+from partage.serve import BackgroundServer, free_port
 from partage.studies import StudySpec
+from partage.web.auth import CREDENTIALS
+from partage.web.oidc import Credentials
+from partage.web.sessions import SALT
 from portal.audit import SOURCE_ID as SOURCE
 from portal.core.config import PortalSettings
+from portal.main import create_app
 from portal.studies import StudyEntry, find_studies
 from tests.portal.support import portal_sign_in
 
@@ -148,7 +156,8 @@ def test_a_hidden_study_is_neither_shown_nor_named_and_its_images_are_refused(
         assert "hidden at the patient&#39;s request" in page.text
         for secret in (mr.id, PAUL_MR.study_instance_uid, PAUL_MR.description, "IRM"):
             assert secret not in page.text
-        assert not find_testids(page, "emergency-open")  # Paul's base choice shares: nothing to lift
+        # Paul's base choice shares: no grant to ask for
+        assert not find_testids(page, "emergency-open")
 
         for url in (f"/api/studies/{mr.id}/series", f"/api/studies/{mr.id}/download",
                     f"/dicomweb/{mr.id}/studies/{PAUL_MR.study_instance_uid}/series/x/metadata"):
@@ -209,7 +218,8 @@ def test_emergency_access_with_a_reason_opens_the_patient_and_is_shown_to_her(
         assert forged.status_code == 403  # no CSRF token: nothing granted
         blank = browser.post(f"{page_url}/emergency-access",
                              data={"reason": "  ", "csrf_token": token}, follow_redirects=True)
-        assert find_testids(blank, "emergency-refused") and not find_testids(blank, "emergency-banner")
+        assert find_testids(blank, "emergency-refused")
+        assert not find_testids(blank, "emergency-banner")
 
         reason = "Patiente inconsciente aux urgences, suspicion d'embolie pulmonaire"
         granted = browser.post(f"{page_url}/emergency-access",
@@ -222,6 +232,16 @@ def test_emergency_access_with_a_reason_opens_the_patient_and_is_shown_to_her(
         assert len(rows) == 1 and cr.id in rows[0]
         assert not find_testids(page, "emergency-open")
         assert browser.get(f"{region.portal_url}/api/studies/{cr.id}/series").status_code == 200
+        download = browser.get(f"{region.portal_url}/api/studies/{cr.id}/download")
+        assert download.status_code == 200 and download.content[:2] == b"PK"
+
+    def flagged_export() -> list[dict[str, Any]]:
+        return [e for e in audit_events(region, "admin", agent="dr.martin")
+                if e["source"]["observer"]["display"] == SOURCE and event_code(e) == "110106"
+                and JEANNE_CR.study_instance_uid in str(e["entity"])
+                and "ETREAT" in str(e.get("purposeOfEvent")) and reason in str(e["entity"])]
+
+    assert eventually(flagged_export), "the download is not audited as an emergency access"
 
     patient = {"Authorization": f"Bearer {region.patient_token('jeanne.petit')}"}
     notifications = httpx.get(f"{region.consent_url}/patients/{JEANNE.ins}/notifications",
@@ -263,3 +283,39 @@ def test_sign_in_and_a_download_are_audited_by_the_portal(
         assert failed.status_code == 400
     refused = eventually(lambda: portal_events("unknown", "110114"))
     assert refused and refused[0]["outcome"] != "0"
+
+
+def test_without_the_decision_point_the_portal_shows_nothing(
+        region: Region, entries: dict[str, StudyEntry], tmp_path: Path) -> None:
+    """A portal whose consent service does not answer fails closed: its pages say so (503)
+    and show no study, its APIs answer 503 — though the registry would give the studies."""
+    port = free_port()
+    settings = PortalSettings(
+        data_dir=tmp_path, port=port, issuer=region.idp.issuer, log_json=False,
+        registry_url=f"{region.registry.url}/registry",
+        identity_url=f"{region.registry.url}/identity",
+        repository_url=f"{region.repository.url}/repository",
+        consent_url=f"http://127.0.0.1:{free_port()}",  # nothing listens there
+        client_id=PORTAL_SERVICE_CLIENT, client_secret=region.portal_service_secret,
+        token_url=region.idp.token_url)
+    token = region.idp.user_token("dr.martin", client_id="partage-portal",
+                                  secret=DEV_PORTAL_SECRET, redirect_base=region.portal_url)
+    principal = settings.token_validator().validate(token)
+    app = create_app(settings)
+    server = BackgroundServer(app, port=port).start()
+    try:
+        session_id = "signed-in-by-the-test"
+        app.state.sessions.put(session_id, {CREDENTIALS: Credentials(
+            token, None, None, float(principal.claims["exp"]), principal)})
+        cookie = TimestampSigner(settings.session_secret, salt=SALT).sign(session_id).decode()
+        with httpx.Client(timeout=60, cookies={settings.session_cookie: cookie}) as browser:
+            page = browser.get(f"{server.url}/patients/{quote(PAUL.cx, safe='')}")
+            assert page.status_code == 503
+            assert "Service de consentement indisponible" in page.text
+            assert not find_testids(page, "study-row")
+            ct = entries[PAUL_CT.study_instance_uid]
+            api = browser.get(f"{server.url}/api/studies/{ct.id}/series")
+            assert api.status_code == 503
+            assert api.headers["content-type"] == "application/problem+json"
+    finally:
+        server.stop()

@@ -164,7 +164,9 @@ async def download(study_id: str, request: Request, user: Professional,
                   document_id=opened.entry.id, document_unique_id=opened.entry.unique_id,
                   study_instance_uid=shared.study_instance_uid,
                   patient_id=opened.entry.patient_id, destination=name,
-                  instances=shared.number_of_instances, address=client_address(request))
+                  instances=shared.number_of_instances, address=client_address(request),
+                  emergency_reason=await imaging.consent.emergency_reason(
+                      user.principal, user.access_token, opened.entry))
     disposition = f"attachment; filename=\"{name}\"; filename*=UTF-8''{quote(name)}"
     return StreamingResponse(body, media_type="application/zip",
                              headers={"Content-Disposition": disposition})
@@ -197,7 +199,9 @@ async def send(study_id: str, request: Request, user: Professional, _: CsrfCheck
                   document_id=opened.entry.id, document_unique_id=opened.entry.unique_id,
                   study_instance_uid=shared.study_instance_uid,
                   patient_id=opened.entry.patient_id, destination=configured,
-                  instances=shared.number_of_instances, address=client_address(request))
+                  instances=shared.number_of_instances, address=client_address(request),
+                  emergency_reason=await imaging.consent.emergency_reason(
+                      user.principal, user.access_token, opened.entry))
     return JobStarted.model_validate({"id": job.id, "href": f"/api/jobs/{job.id}",
                                       **job.progress()})
 
