@@ -39,3 +39,12 @@ def emergency_started(session: Session, *, when: datetime, user: ActiveParticipa
 
 def _store(session: Session, message: AuditMessage) -> AuditRecord:
     return ingest(session, message.to_bytes(), transport="local", now=message.event.date_time)
+
+
+def signed_in(session: Session, *, when: datetime, user: ActiveParticipant,
+              success: bool) -> AuditRecord:
+    """Record a patient's sign-in to the privacy centre (success or failure)."""
+    outcome = (atna.EventOutcomeIndicator.SUCCESS if success
+               else atna.EventOutcomeIndicator.MINOR_FAILURE)
+    return _store(session, atna.user_authentication(when=when, user=user, source=SOURCE,
+                                                    outcome=outcome))
