@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Protocol
 
 from ihe.ebrim import AdhocQueryRequest, AdhocQueryResponse
 from ihe.ebrim.content import ExtrinsicObject, Slot
@@ -30,7 +31,15 @@ from ihe.ebrim.enum import (
 )
 from ihe.kos.enum import CodingScheme
 from partage import soapclient
-from portal.core.config import PortalSettings
+
+
+class RegistryReader(Protocol):
+    """Where the registry is and how long to wait: the portal's settings, and the privacy
+    centre's (consent service), which lists a patient's own studies with these functions."""
+
+    registry_url: str
+    upstream_timeout_s: float
+
 
 FIND_DOCUMENTS = "urn:uuid:14d4debf-8f97-4251-9a74-a90016b0af0d"
 GET_DOCUMENTS = "urn:uuid:5c4f972b-d56b-40ac-a5fc-c8ca9b40b9d4"
@@ -181,7 +190,7 @@ class Found:
     withheld: list[Withheld]
 
 
-def _query(settings: PortalSettings, token: str, request: AdhocQueryRequest
+def _query(settings: RegistryReader, token: str, request: AdhocQueryRequest
            ) -> AdhocQueryResponse:
     client = soapclient.client_for(timeout=settings.upstream_timeout_s)
     try:
@@ -222,7 +231,7 @@ def _is_manifest(entry: ExtrinsicObject) -> bool:
                for c in entry.classified(Scheme.DE_FORMAT_CODE))
 
 
-def find_studies(settings: PortalSettings, token: str, patient_id: str) -> Found:
+def find_studies(settings: RegistryReader, token: str, patient_id: str) -> Found:
     """Every Approved manifest of the patient the registry gives this user (ITI-18
     FindDocuments, LeafClass), newest first, and what it withheld."""
     request = AdhocQueryRequest(FIND_DOCUMENTS, [
@@ -238,7 +247,7 @@ def find_studies(settings: PortalSettings, token: str, patient_id: str) -> Found
                  withheld(answer))
 
 
-def get_study(settings: PortalSettings, token: str, entry_id: str) -> StudyEntry | None:
+def get_study(settings: RegistryReader, token: str, entry_id: str) -> StudyEntry | None:
     """The manifest with this entryUUID (with or without ``urn:uuid:``), or ``None`` when the
     registry has no such manifest (ITI-18 GetDocuments); ``StudyWithheld`` when it has one the
     patient's policy keeps from this user."""
