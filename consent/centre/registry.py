@@ -14,9 +14,9 @@ REGISTRY_FAILURES = (RegistryUnavailable, RegistryRefused)
 
 
 def my_studies(settings: ConsentSettings, token: str, patient: str) -> list[StudyEntry]:
-    """The patient's studies (KOS manifests), newest first. ``find_studies`` reads only the
-    ``registry_url`` and ``upstream_timeout_s`` its settings share with the portal's."""
-    return find_studies(settings, token, patient).studies  # type: ignore[arg-type]
+    """The patient's studies (KOS manifests), newest first (the settings are a
+    ``portal.studies.RegistryReader``)."""
+    return find_studies(settings, token, patient).studies
 
 
 def site_names(settings: ConsentSettings, token: str) -> dict[str, str]:
