@@ -135,9 +135,13 @@ class Region:
             self.idp = DevIdP(self.data_dir / "idp", clients, port=self.ports["issuer"],
                               access_token_ttl_s=self.access_token_ttl_s).start()
             self._running.callback(self.idp.stop)
+            registry_url = f"http://127.0.0.1:{self.ports['registry']}"
             self.consent = self._serve(consent_app(ConsentSettings(
                 data_dir=self.data_dir / "consent", port=self.ports["consent"],
-                issuer=self.idp.issuer, log_json=False)), self.ports["consent"])
+                issuer=self.idp.issuer, public_url=self.consent_url,
+                signin_client_secret=DEV_PRIVACY_SECRET,
+                registry_url=f"{registry_url}/registry", identity_url=f"{registry_url}/identity",
+                log_json=False)), self.ports["consent"])
             registry_settings = RegistrySettings(
                 data_dir=self.data_dir / "registry", port=self.ports["registry"],
                 mllp_port=self.ports["mllp"], issuer=self.idp.issuer, log_json=False,

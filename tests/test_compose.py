@@ -34,7 +34,7 @@ EXTERNAL_URLS = {"PARTAGE_GATEWAY_PUBLIC_URL", "PARTAGE_GATEWAY_ISSUER",
                  "PARTAGE_REGISTRY_ISSUER", "PARTAGE_REPOSITORY_ISSUER",
                  "PARTAGE_PORTAL_PUBLIC_URL", "PARTAGE_PORTAL_ISSUER",
                  "KC_HOSTNAME", "PORTAL_PUBLIC_URL", "CONSENT_PUBLIC_URL",
-                 "PARTAGE_CONSENT_ISSUER"}
+                 "PARTAGE_CONSENT_ISSUER", "PARTAGE_CONSENT_PUBLIC_URL"}
 _INTERPOLATION = re.compile(r"\$\{(\w+)(?::?[-?]([^}]*))?\}")
 
 
@@ -354,6 +354,19 @@ def test_portal_client_is_confidential_with_pkce_and_the_portal_s_redirect(
     client = _client(realm, env["PARTAGE_PORTAL_SIGNIN_CLIENT_ID"])
     public_url = env["PARTAGE_PORTAL_PUBLIC_URL"].rstrip("/")
     assert not client["publicClient"] and client["secret"] == env["PARTAGE_PORTAL_SIGNIN_CLIENT_SECRET"]
+    assert client["standardFlowEnabled"] and not client["implicitFlowEnabled"]
+    assert client["attributes"]["pkce.code.challenge.method"] == "S256"
+    assert client["redirectUris"] == [public_url + PORTAL_CALLBACK]
+    assert client["attributes"]["post.logout.redirect.uris"] == public_url + "/"
+
+
+def test_privacy_centre_client_is_confidential_with_pkce_and_its_own_redirect(
+        compose: dict[str, Any], realm: dict[str, Any]) -> None:
+    env = _environment(compose["services"]["consent"])
+    client = _client(realm, env["PARTAGE_CONSENT_SIGNIN_CLIENT_ID"])
+    public_url = env["PARTAGE_CONSENT_PUBLIC_URL"].rstrip("/")
+    assert not client["publicClient"]
+    assert client["secret"] == env["PARTAGE_CONSENT_SIGNIN_CLIENT_SECRET"]
     assert client["standardFlowEnabled"] and not client["implicitFlowEnabled"]
     assert client["attributes"]["pkce.code.challenge.method"] == "S256"
     assert client["redirectUris"] == [public_url + PORTAL_CALLBACK]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 import time
+from html import unescape
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -256,6 +257,15 @@ def test_emergency_access_with_a_reason_opens_the_patient_and_is_shown_to_her(
         return [e for e in log.json()["accesses"] if e["emergency"]]
 
     assert eventually(emergency_reads), "the emergency read is not in the patient's access log"
+
+    with httpx.Client(timeout=60) as browser:  # and in her privacy centre, signed in as her
+        portal_sign_in(browser, region.consent_url, "jeanne.petit")
+        shown = browser.get(f"{region.consent_url}/notifications")
+        assert shown.status_code == 200 and find_testids(shown, "notification-row")
+        assert reason in unescape(shown.text)
+        log = browser.get(f"{region.consent_url}/access-log")
+        assert any('data-emergency="true"' in row and 'data-rpps="10001234567"' in row
+                   for row in find_testids(log, "access-row"))
 
 
 def test_sign_in_and_a_download_are_audited_by_the_portal(
