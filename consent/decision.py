@@ -21,7 +21,8 @@ Rules, first match wins (so a refusal the patient asked for can never be overrid
    (rule 6)                                           → permit ``emergency-access``
    otherwise (e.g. the patient has since forbidden emergency access) rule 8's denial stands.
 
-Each decision also says whether an emergency grant would permit its target
+An emergency permit carries its written reason (``emergency_reason``) for the audit. Each
+decision also says whether an emergency grant would permit its target
 (``emergency_possible``: rule 6 permits it and only rule 8 stands in the way, or a grant already
 does) and how long it may be cached (``max_age_s``): ``MAX_AGE_S``; a grant's remaining time
 when it rests on one; 0 for a denial a grant could lift, so a new grant is seen at once.
@@ -114,6 +115,9 @@ class Decision:
     policy_version: int
     emergency_possible: bool = False
     max_age_s: float = MAX_AGE_S
+    #: an emergency permit's written reason (the grant's, or the ETREAT request's): what the
+    #: enforcement points put in their audit
+    emergency_reason: str = ""
 
     @property
     def text(self) -> str:
@@ -134,7 +138,9 @@ def decide(policy: Policy, rules: RegionRules, request: Request) -> Decision:
     liftable = not permit and code in BASE_DENIALS and emergency_permits
     max_age = (min(MAX_AGE_S, max(0.0, request.grant.remaining_s)) if on_grant and request.grant
                else 0.0 if liftable else MAX_AGE_S)
-    return Decision(permit, code, policy.version, liftable or on_grant, max_age)
+    reason = ((request.grant.reason if on_grant and request.grant else request.emergency_reason)
+              if code == "emergency-access" else "")
+    return Decision(permit, code, policy.version, liftable or on_grant, max_age, reason.strip())
 
 
 def decide_many(policy: Policy, rules: RegionRules, user: User, targets: Iterable[Target],

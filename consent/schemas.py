@@ -133,6 +133,8 @@ class DecisionOut(BaseModel):
     max_age_s: float
     #: whether an emergency grant permits (or would permit) this target
     emergency_possible: bool
+    #: an emergency permit's written reason (the grant's or the request's), else empty
+    emergency_reason: str = ""
 
 
 class TargetDecision(DecisionOut):

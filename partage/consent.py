@@ -84,13 +84,17 @@ class ConsentDecision:
     #: an emergency grant permits (or would permit) this target: the portal offers
     #: "Emergency access" on a denial that says so
     emergency_possible: bool = False
+    #: an emergency permit's written reason (the grant's, or the ETREAT request's): what an
+    #: enforcement point's audit of the access carries
+    emergency_reason: str = ""
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> ConsentDecision:
         return cls(bool(data["permit"]), str(data["reason"]["code"]),
                    str(data["reason"]["text"]), int(data["policy_version"]),
                    float(data.get("max_age_s", MAX_TTL_S)),
-                   bool(data.get("emergency_possible", False)))
+                   bool(data.get("emergency_possible", False)),
+                   str(data.get("emergency_reason", "")))
 
 
 _Key = tuple[str, ConsentUser, ConsentTarget, str, str]

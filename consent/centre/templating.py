@@ -17,10 +17,13 @@ TEMPLATES_DIR = Path(__file__).resolve().parents[1] / "templates"
 #: the region's clock for the times a page shows
 REGION_TIME = ZoneInfo("Europe/Paris")
 PURPOSES = {"TREAT": "Soins", "ETREAT": "Urgence", "PATRQT": "À votre demande"}
+#: what an access was, by DICOM EventID (consent/audit/query.py ACCESS_EVENTS)
+EVENTS = {"110103": "Consultation", "110106": "Export ou téléchargement", "110107": "Import"}
 
 templates = Jinja2Templates(directory=TEMPLATES_DIR)
 templates.env.filters["when"] = lambda t: t.astimezone(REGION_TIME).strftime("%d/%m/%Y %H:%M")
 templates.env.filters["purpose"] = lambda code: PURPOSES.get(code, code)
+templates.env.filters["event"] = lambda code: EVENTS.get(code, code)
 
 
 def render(request: Request, name: str, context: dict[str, Any] | None = None,

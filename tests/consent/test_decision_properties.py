@@ -139,7 +139,12 @@ def test_decisions_follow_the_rules_over_many_cases() -> None:
         if possible and grant is not None:
             assert decision.code == "emergency-access"
             assert decision.max_age_s == min(5.0, grant.remaining_s)
+            assert decision.emergency_reason == grant.reason
+        elif decision.code == "emergency-access":
+            assert decision.emergency_reason == request.emergency_reason.strip() != ""
         else:
+            assert decision.emergency_reason == ""
+        if not (possible and grant is not None):
             assert decision.max_age_s == (0.0 if possible else 5.0), decision
         # blocking a site denies every request for (or from) that site
         if request.target.site_oid in policy.blocked_sites:

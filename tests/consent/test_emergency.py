@@ -73,7 +73,8 @@ def test_a_grant_lifts_the_base_choice_until_it_expires(consent: ConsentService,
 
     permitted = consent.decide(ALICE, study_instance_uid=STUDY, site_oid=SITE_A)
     assert code(permitted) == (True, "emergency-access") and permitted["emergency_possible"]
-    assert permitted["max_age_s"] == 5
+    assert permitted["max_age_s"] == 5 and permitted["emergency_reason"] == REASON
+    assert denied["emergency_reason"] == ""
     # the hidden study stays hidden, and only the grant's holder is let in
     assert code(consent.decide(ALICE, study_instance_uid=HIDDEN)) == (False, "patient-hid-study")
     colleague = {**RADIOLOGIST, "sub": "dr-lefevre", "rpps": "10007654321"}

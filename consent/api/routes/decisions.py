@@ -38,7 +38,8 @@ def _out(decision: Decision) -> DecisionOut:
     return DecisionOut(permit=decision.permit,
                        reason=Reason(code=decision.code, text=decision.text),
                        policy_version=decision.policy_version, max_age_s=decision.max_age_s,
-                       emergency_possible=decision.emergency_possible)
+                       emergency_possible=decision.emergency_possible,
+                       emergency_reason=decision.emergency_reason)
 
 
 def _policy(ctx: ConsentContext, patient: str, sub: str) -> tuple[Policy, Grant | None]:
