@@ -58,6 +58,8 @@ class Decision:
     code: str = ""
     #: the study's regional patient ID (CX), when the gateway published it
     patient_id: str = ""
+    #: an emergency permit's written reason (the grant's), for the audit
+    emergency_reason: str = ""
 
     @property
     def emergency(self) -> bool:
@@ -109,7 +111,7 @@ class Access:
             document_unique_id=published.document_unique_id, site_oid=self.settings.site_oid,
             purpose_of_use=purpose_of(principal))
         return Decision(decision.permit, decision.reason_text, decision.reason_code,
-                        published.patient_id)
+                        published.patient_id, decision.emergency_reason)
 
     def audit(self, principal: Principal, study_instance_uid: str, decision: Decision,
               transaction: Code, address: str = "") -> bool:
@@ -133,8 +135,8 @@ class Access:
             user=requestor(principal, address), source=self.source,
             patient_id=decision.patient_id or "-", study_uids=(study_instance_uid,),
             purpose_of_use=purpose, outcome=outcome,
-            emergency_reason=decision.reason if decision.emergency or purpose == "ETREAT"
-            else "")
+            emergency_reason=decision.emergency_reason or decision.reason
+            if decision.emergency or purpose == "ETREAT" else "")
         if not decision.patient_id:  # a study the region does not know: no patient to name
             message = replace(message, objects=tuple(o for o in message.objects
                                                      if o.role != ObjectRole.PATIENT))
