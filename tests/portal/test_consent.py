@@ -166,6 +166,10 @@ def test_a_hidden_study_is_neither_shown_nor_named_and_its_images_are_refused(
             assert refused.status_code == 403, url
             assert refused.headers["content-type"] == "application/problem+json"
             assert refused.json()["detail"] == "hidden at the patient's request"
+        compare = browser.get(f"{patient_page(region, PAUL)}/compare",
+                              params={"current": ct.id, "prior": mr.id})
+        assert compare.status_code == 403 and "hidden at the patient&#39;s request" in compare.text
+        assert PAUL_MR.description not in compare.text
         assert browser.get(f"{region.portal_url}/api/studies/{ct.id}/series").status_code == 200
         listed = browser.get(f"{region.portal_url}/api/patients/"
                              f"{quote(PAUL.cx, safe='')}/studies").json()["studies"]
