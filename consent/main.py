@@ -34,6 +34,7 @@ from partage.web import auth
 from partage.web.csrf import CsrfRefused, csrf_refused
 from partage.web.oidc import SignIn
 from partage.web.sessions import SessionMiddleware, SessionStore
+from portal.headers import SecurityHeaders
 
 ALEMBIC_DIR = Path(__file__).parent / "alembic"
 STATIC_DIR = Path(__file__).parent / "static"
@@ -74,7 +75,9 @@ def create_app(settings: ConsentSettings | None = None,
     web = settings.web()
     app.state.signin = SignIn(web, ctx.tokens)
     app.state.sessions = SessionStore(web.session_max_age_s)
+    # outermost last: the security headers (CSP, no framing, pages never cached) cover all
     app.add_middleware(SessionMiddleware, store=app.state.sessions, settings=web)
+    app.add_middleware(SecurityHeaders, issuer=settings.issuer)
     app.add_exception_handler(CsrfRefused, csrf_refused)
     for exception, handler in pages.HANDLERS.items():
         app.add_exception_handler(exception, handler)

@@ -245,6 +245,10 @@ def test_csrf_and_sign_in_required(centre: Centre, claire: httpx.Client) -> None
         assert answer.headers["location"].startswith("/auth/login?next=%2Fpolicy")
     # the cookie is the centre's own, not the portal's
     assert claire.cookies.get("partage_privacy_session")
+    page = claire.get(f"{centre.url}/policy")
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+    assert page.headers["cache-control"] == "no-store"  # pages with patient data never cached
+    assert page.headers["x-frame-options"] == "DENY"
 
 
 def test_professionals_are_refused(centre: Centre) -> None:
