@@ -8,7 +8,7 @@ decision point and send it their audit messages). The demo, the portal's browser
 
     with Region(data_dir, ports_for(SITES)) as region:
         region.feed(patients)
-        region.set_policy("paul.durand", {"blocked_professionals": ["10007654321"]})
+        region.set_policy("paul.durand", {"blocked_professionals": ["10007654321"]})  # as Paul
         region.start_site(SITES[0], specs)   # PACS loaded, gateway publishing
         region.start_portal()
 """
@@ -242,16 +242,17 @@ class Region:
         return self.idp.service_token(f"gateway-{key}", self.gateway_secrets[key])
 
     # -- patients --------------------------------------------------------------------------------
-    def patient_token(self, login: str) -> str:
-        """A demo patient's access token, signed in through the IdP's login page as the
-        privacy centre's client (``partage-privacy``)."""
+    def user_token(self, login: str) -> str:
+        """A demo user's access token (``deploy/idp/users.json``), signed in through the IdP's
+        login page as the privacy centre's client (``partage-privacy``): a patient acting on
+        their policy, the region administrator reading the audit records."""
         return self.idp.user_token(login, client_id=PRIVACY_CLIENT, secret=DEV_PRIVACY_SECRET,
                                    redirect_base=self.consent_url)
 
     def policy(self, login: str) -> dict[str, object]:
         """Demo patient ``login``'s current sharing policy, read as that patient."""
         answer = httpx.get(f"{self.consent_url}/patients/{patient_ins(login)}/policy",
-                           headers={"Authorization": f"Bearer {self.patient_token(login)}"},
+                           headers={"Authorization": f"Bearer {self.user_token(login)}"},
                            timeout=30)
         answer.raise_for_status()
         result: dict[str, object] = answer.json()
@@ -262,7 +263,7 @@ class Region:
         author is the patient); the new version as the consent service returns it."""
         ins = patient_ins(login)
         answer = httpx.put(f"{self.consent_url}/patients/{ins}/policy", json=dict(policy),
-                           headers={"Authorization": f"Bearer {self.patient_token(login)}"},
+                           headers={"Authorization": f"Bearer {self.user_token(login)}"},
                            timeout=30)
         answer.raise_for_status()
         result: dict[str, object] = answer.json()

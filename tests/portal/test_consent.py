@@ -124,7 +124,7 @@ def eventually(check: Callable[[], Any], timeout: float = 15.0) -> Any:
 
 def audit_events(region: Region, reader: str, **params: str) -> list[dict[str, Any]]:
     """The FHIR AuditEvents the audit record repository gives ``reader`` (a demo login)."""
-    token = region.patient_token(reader)
+    token = region.user_token(reader)
     answer = httpx.get(f"{region.consent_url}/AuditEvent", params=params,
                        headers={"Authorization": f"Bearer {token}"}, timeout=30)
     assert answer.status_code == 200, answer.text
@@ -248,7 +248,7 @@ def test_emergency_access_with_a_reason_opens_the_patient_and_is_shown_to_her(
 
     assert eventually(flagged_export), "the download is not audited as an emergency access"
 
-    patient = {"Authorization": f"Bearer {region.patient_token('jeanne.petit')}"}
+    patient = {"Authorization": f"Bearer {region.user_token('jeanne.petit')}"}
     notifications = httpx.get(f"{region.consent_url}/patients/{JEANNE.ins}/notifications",
                               headers=patient, timeout=30)
     assert notifications.status_code == 200
