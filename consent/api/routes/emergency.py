@@ -15,7 +15,7 @@ from consent.decision import CARE_ROLES, ETREAT, Request as Asked, Target, User,
 from consent.models import EmergencyGrant
 from consent.schemas import EmergencyGrantOut, EmergencyIn
 from partage.audit import requestor
-from partage.auth import Principal
+from partage.consent import ConsentUser
 from partage.problems import Problem, problem
 
 router = APIRouter(prefix="/patients/{ins}/emergency-access", tags=["emergency"])
@@ -28,11 +28,6 @@ def grant_out(row: EmergencyGrant) -> EmergencyGrantOut:
         started_at=emergency.aware(row.started_at), expires_at=emergency.aware(row.expires_at))
 
 
-def _organisation_oid(caller: Principal) -> str:
-    oid = caller.claims.get("organisation_oid")
-    return oid if isinstance(oid, str) else ""
-
-
 @router.post("", status_code=201, response_model=EmergencyGrantOut,
              summary="Break the glass: a time-limited grant on this patient for the caller "
              "(a professional), if the patient allows emergency access",
@@ -40,7 +35,8 @@ def _organisation_oid(caller: Principal) -> str:
 def start(ins: str, body: EmergencyIn, ctx: Ctx, caller: Caller, request: Request
           ) -> EmergencyGrantOut | JSONResponse:
     patient = ctx.patient_cx(ins)
-    user = User(caller.subject, caller.rpps, caller.roles, _organisation_oid(caller))
+    organisation_oid = ConsentUser.from_principal(caller).organisation_oid
+    user = User(caller.subject, caller.rpps, caller.roles, organisation_oid)
     reason = body.reason.strip()
     now = ctx.clock()
     address = request.client.host if request.client else ""
