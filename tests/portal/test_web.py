@@ -19,7 +19,7 @@ import httpx
 import pytest
 from itsdangerous import TimestampSigner
 
-from partage.idp import DEV_PORTAL_SECRET, DevIdP
+from partage.idp import DEV_PORTAL_SECRET, DevIdP, IdPError
 from partage.serve import BackgroundServer, free_port
 from partage.web.auth import CREDENTIALS, safe_next
 from partage.web.oidc import Credentials
@@ -343,3 +343,20 @@ def test_every_answer_carries_the_security_headers(portal: Portal) -> None:
     assert answer.headers["cache-control"] == "no-store"
     css = httpx.get(f"{portal.url}/static/portal.css")
     assert css.status_code == 200 and "no-store" not in css.headers.get("cache-control", "")
+
+
+def test_the_dev_idp_signs_a_demo_user_in_for_a_token_through_its_login_page(
+        portal: Portal, idp: DevIdP) -> None:
+    """``DevIdP.user_token``: the code flow with PKCE through the login page, the code taken
+    from the redirect to the client's callback; a wrong password gets no token."""
+    token = idp.user_token("claire.martin", client_id="partage-portal", secret=DEV_PORTAL_SECRET,
+                           redirect_base=portal.url)
+    principal = portal.settings.token_validator().validate(token)
+    assert principal.subject == "claire.martin" and principal.roles == {"patient"}
+    assert principal.claims["ins"] == "2801205123456"
+    with pytest.raises(IdPError, match="did not come back"):
+        idp.user_token("claire.martin", client_id="partage-portal", secret=DEV_PORTAL_SECRET,
+                       redirect_base=portal.url, password="wrong")
+    with pytest.raises(IdPError):
+        idp.user_token("claire.martin", client_id="partage-portal", secret="not-the-secret",
+                       redirect_base=portal.url)
