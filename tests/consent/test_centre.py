@@ -43,11 +43,12 @@ class Centre:
     def gateway(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.idp.service_token(GATEWAY_CLIENT, GATEWAY_SECRET)}"}
 
-    def decide(self, login: str, rpps: str, study: str) -> tuple[bool, str]:
+    def decide(self, login: str, rpps: str, study: str, site: str = "") -> tuple[bool, str]:
         user = {"sub": login, "rpps": rpps, "roles": ["radiologist"],
                 "organisation_oid": SITE_A[1]}
         answer = httpx.post(f"{self.url}/decisions", headers=self.gateway(), json={
-            "patient": self.patient_id, "user": user, "study_instance_uid": study})
+            "patient": self.patient_id, "user": user, "study_instance_uid": study,
+            "site_oid": site})
         assert answer.status_code == 200, answer.text
         return answer.json()["permit"], answer.json()["reason"]["code"]
 
@@ -65,6 +66,11 @@ def centre(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Centre]:
     with DevIdP.running(root / "idp", clients) as idp, \
             running_registry(root / "registry", idp.issuer) as registry:
         patient_id = registry.feed(*CLAIRE)
+        for name, oid in (SITE_A, SITE_B):  # the site directory names the sites
+            httpx.put(f"{registry.identity}/sites/{oid}",
+                      json={"name": name, "repository_unique_id": f"{oid}.300"},
+                      headers={"Authorization": f"Bearer {registry.feed_token}"}
+                      ).raise_for_status()
         writer = idp.service_token(REPOSITORY_CLIENT, REPOSITORY_SECRET)
         for study in CLAIRE_STUDIES:
             registry.publish(patient_id, study, writer)
@@ -153,6 +159,20 @@ def test_sharing_form_and_history(centre: Centre, claire: httpx.Client) -> None:
         False, "patient-blocked-professional")
     assert centre.decide("dr-martin", MARTIN_RPPS, study) == (True, "patient-opted-in")
 
+    # blocking a site from the directory's checkboxes
+    boxes = {attribute(t, "data-site-oid"): t for t in find_testids(saved, "block-site")}
+    assert set(boxes) == {SITE_A[1], SITE_B[1]}
+    blocked = claire.post(f"{centre.url}/policy", follow_redirects=True, data={
+        **form_of(saved, "/policy"), "base": "share", "emergency_access": "allow",
+        "blocked_sites": [SITE_B[1]], "blocked_professionals": LEFEVRE_RPPS})
+    assert blocked.status_code == 200
+    checked = [attribute(t, "data-site-oid") for t in find_testids(blocked, "block-site")
+               if " checked" in t]
+    assert checked == [SITE_B[1]]
+    at_b = CLAIRE_STUDIES[1]
+    assert centre.decide("dr-martin", MARTIN_RPPS, at_b.study_instance_uid, SITE_B[1]) == (
+        False, "patient-blocked-site")
+
     bad = claire.post(f"{centre.url}/policy", data={
         **form_of(saved, "/policy"), "base": "share", "emergency_access": "allow",
         "blocked_professionals": "123"})
@@ -162,12 +182,14 @@ def test_sharing_form_and_history(centre: Centre, claire: httpx.Client) -> None:
     changes = [unescape(c) for c in re.findall(
         r'data-testid="history-change">([^<]*)<', history.text)]
     assert f"blocked professionals: + {LEFEVRE_RPPS}" in changes
+    assert f"blocked sites: + {SITE_B[1]}" in changes
     assert "par vous" in history.text
     # put it back for the other tests
     claire.post(f"{centre.url}/policy", data={
         **form_of(claire.get(f"{centre.url}/policy"), "/policy"), "base": "default",
         "emergency_access": "default"})
     assert centre.decide("dr-lefevre", LEFEVRE_RPPS, study)[0] is True
+    assert centre.decide("dr-martin", MARTIN_RPPS, at_b.study_instance_uid, SITE_B[1])[0]
 
 
 def test_access_log_and_one_click_block(centre: Centre, claire: httpx.Client) -> None:
