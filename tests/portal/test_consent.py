@@ -69,7 +69,7 @@ def region(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Region]:
             running.start_site(site, SPECS[site.key])
         for site in SITES:
             running.wait_published(site.key, len(SPECS[site.key]))
-        running.start_portal()
+        running.start_portal(export_site="b")  # site B's PACS: "send to PACS"
         yield running
 
 
@@ -280,6 +280,10 @@ def test_sign_in_and_a_download_are_audited_by_the_portal(
         portal_sign_in(browser, region.portal_url, "dr.roux")
         download = browser.get(f"{region.portal_url}/api/studies/{ct.id}/download")
         assert download.status_code == 200 and download.content[:2] == b"PK"
+        page = browser.get(patient_page(region, PAUL))
+        sent = browser.post(f"{region.portal_url}/api/studies/{ct.id}/send",
+                            headers={"X-CSRF-Token": csrf_of(page)})
+        assert sent.status_code == 202, sent.text
 
     def portal_events(agent: str, code: str) -> list[dict[str, Any]]:
         return [e for e in audit_events(region, "admin", agent=agent)
@@ -287,9 +291,14 @@ def test_sign_in_and_a_download_are_audited_by_the_portal(
 
     signed_in = eventually(lambda: portal_events("dr.roux", "110114"))
     assert signed_in and signed_in[0]["outcome"] == "0"
-    exported = eventually(lambda: portal_events("dr.roux", "110106"))
-    assert exported, "no Export audit for the download"
-    assert PAUL_CT.study_instance_uid in str(exported[0]["entity"])
+    exported = eventually(lambda: len(portal_events("dr.roux", "110106")) == 2
+                          and portal_events("dr.roux", "110106"))
+    assert exported, "no Export audit for the download and the send"
+    assert all(PAUL_CT.study_instance_uid in str(e["entity"]) for e in exported)
+    others = [[a["who"]["identifier"]["value"] for a in e["agent"] if not a["requestor"]]
+              for e in exported]
+    pacs = f"{SITE_B.pacs_ae_title}@127.0.0.1:{region.ports['b_pacs_dicom']}"
+    assert sorted(others, key=len) == [[], [pacs]]  # the send names the PACS it stored into
 
     with httpx.Client(timeout=60) as browser:  # a sign-in the IdP answers with an error
         failed = browser.get(f"{region.portal_url}/auth/callback",
