@@ -7,8 +7,9 @@ sees only the CT, with a notice naming no study, and gets 403 on the MR's images
 Dr Lefèvre sees nothing of Paul and gets 403. Jeanne PETIT shares nothing but allows emergency
 access: Dr Martin breaks the glass with a written reason and sees her study until the grant
 ends; the patient finds it in her access log and notifications, and a download made meanwhile is
-audited as an emergency access. The portal's own audits (sign-in, a failed sign-in, a download)
-reach the audit record repository. Without an answering decision point, nothing is shown.
+audited as an emergency access. The portal's own audits (sign-in, a failed sign-in, a download,
+a send to a PACS) reach the audit record repository. Without an answering decision point,
+nothing is shown.
 """
 
 from __future__ import annotations
