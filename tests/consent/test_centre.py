@@ -290,3 +290,18 @@ def test_sign_ins_are_audited(centre: Centre) -> None:
     logins = [e["resource"] for e in bundle.get("entry", [])
               if e["resource"]["type"]["code"] == "110114"]
     assert logins and logins[0]["outcome"] == "0"
+
+
+def test_overview_and_sign_out(centre: Centre) -> None:
+    with httpx.Client(timeout=30) as browser:
+        page = portal_sign_in(browser, centre.url, "paul.durand")
+        assert page.status_code == 200 and str(page.url) == f"{centre.url}/"
+        [state] = find_testids(page, "sharing-state")
+        assert attribute(state, "data-sharing") == "on"  # opt-out region, never chosen
+        assert "partage sauf opposition" in page.text
+        none = browser.get(f"{centre.url}/consent.json")
+        assert none.status_code == 404 and find_testids(none, "error")
+        out = browser.post(f"{centre.url}/auth/logout",
+                           data={"csrf_token": form_of(page, "/auth/logout")["csrf_token"]})
+        assert out.status_code == 303
+        assert browser.get(f"{centre.url}/policy").status_code == 303  # signed out
