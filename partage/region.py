@@ -291,7 +291,7 @@ class Region:
             identity_url=f"{self.registry.url}/identity",
             repository_url=f"{self.repository.url}/repository", export_pacs=export,
             consent_url=self.consent_url, audit_url=self.audit_url,
-            client_id=PORTAL_SERVICE_CLIENT, client_secret=self.portal_service_secret,
+            privacy_url=f"{self.consent_url}/", client_id=PORTAL_SERVICE_CLIENT, client_secret=self.portal_service_secret,
             token_url=self.idp.token_url, log_json=False,
         )
         self.portal = self._serve(portal_app(settings), self.ports["portal"])

@@ -48,7 +48,8 @@ async def _login_required(request: Request, exc: Exception) -> Response:
 
 
 async def _professionals_only(request: Request, exc: Exception) -> Response:
-    return render(request, "refused.html", status=403)
+    privacy_url = request.app.state.settings.privacy_url
+    return render(request, "refused.html", {"privacy_url": privacy_url}, status=403)
 
 
 async def _token_refused(request: Request, exc: Exception) -> Response:

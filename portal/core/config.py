@@ -44,6 +44,9 @@ class PortalSettings(CallerSettings):
     #: the consent service (decision point, emergency grants); empty: the portal shows what
     #: the registry gives without asking again (the registry and gateways still enforce)
     consent_url: str = ""
+    #: the patients' privacy centre as browsers reach it (a patient who signs in here is sent
+    #: there); empty: not linked
+    privacy_url: str = ""
     #: seconds any call to a service may take before the portal answers 504
     upstream_timeout_s: float = Field(default=30.0, gt=0)
     #: assigning authority of the regional patient IDs (INS; production 1.2.250.1.213.1.4.8):

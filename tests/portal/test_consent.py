@@ -263,6 +263,11 @@ def test_emergency_access_with_a_reason_opens_the_patient_and_is_shown_to_her(
 
     assert eventually(emergency_reads), "the emergency read is not in the patient's access log"
 
+    with httpx.Client(timeout=60) as browser:  # the portal is for professionals: it links
+        refused = portal_sign_in(browser, region.portal_url, "jeanne.petit")  # her there
+        assert refused.status_code == 403
+        [link] = find_testids(refused, "privacy-link")
+        assert f'href="{region.consent_url}/"' in link
     with httpx.Client(timeout=60) as browser:  # and in her privacy centre, signed in as her
         portal_sign_in(browser, region.consent_url, "jeanne.petit")
         shown = browser.get(f"{region.consent_url}/notifications")
