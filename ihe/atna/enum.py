@@ -23,6 +23,7 @@ class EventID(StrEnum):
     IMPORT = "110107"
     PATIENT_RECORD = "110110"
     QUERY = "110112"
+    SECURITY_ALERT = "110113"
     USER_AUTHENTICATION = "110114"
 
     @property
@@ -32,7 +33,8 @@ class EventID(StrEnum):
 
 _EVENT_MEANINGS = {
     "110103": "DICOM Instances Accessed", "110106": "Export", "110107": "Import",
-    "110110": "Patient Record", "110112": "Query", "110114": "User Authentication",
+    "110110": "Patient Record", "110112": "Query", "110113": "Security Alert",
+    "110114": "User Authentication",
 }
 
 

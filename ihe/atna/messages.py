@@ -189,3 +189,15 @@ def consent_change(*, when: datetime, user: ActiveParticipant, source: AuditSour
                                             when, EventOutcomeIndicator.SUCCESS,
                                             (CONSENT_CHANGE,), (purpose("PATRQT"),)),
                         (user,), source, (obj,))
+
+
+def emergency_override(*, when: datetime, user: ActiveParticipant, source: AuditSource,
+                       patient_id: str, reason: str) -> AuditMessage:
+    """A professional granted emergency access to a patient (110113 Security Alert, type 110127
+    Emergency Override Started, PS3.15 A.5.3.11; purpose ETREAT; the written reason)."""
+    if not reason.strip():
+        raise ValueError("an emergency access needs its written reason")
+    return AuditMessage(EventIdentification(EventID.SECURITY_ALERT.code, EventActionCode.EXECUTE,
+                                            when, EventOutcomeIndicator.SUCCESS,
+                                            (EMERGENCY_OVERRIDE_STARTED,), (purpose("ETREAT"),)),
+                        (user,), source, (patient(patient_id, reason),))
