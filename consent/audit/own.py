@@ -12,12 +12,9 @@ from consent.audit.ingest import ingest
 from consent.audit.models import AuditRecord
 from ihe import atna
 from ihe.atna import ActiveParticipant, AuditMessage, AuditSource
-from ihe.atna.enum import EMERGENCY_OVERRIDE_STARTED, Code, EventActionCode, purpose
 
 #: this service as the audit source
 SOURCE = AuditSource("partage-consent")
-#: PS3.15 A.5.3.11: Emergency Override Started is an EventTypeCode of a Security Alert
-SECURITY_ALERT: Code = ("110113", "DCM", "Security Alert")
 
 
 def consent_changed(session: Session, *, when: datetime, user: ActiveParticipant,
@@ -31,10 +28,8 @@ def consent_changed(session: Session, *, when: datetime, user: ActiveParticipant
 def emergency_started(session: Session, *, when: datetime, user: ActiveParticipant,
                       patient: str, reason: str) -> AuditRecord:
     """Record an emergency grant: 110127, purpose ETREAT, the written reason."""
-    event = atna.EventIdentification(SECURITY_ALERT, EventActionCode.EXECUTE, when,
-                                     type_codes=(EMERGENCY_OVERRIDE_STARTED,),
-                                     purposes=(purpose("ETREAT"),))
-    return _store(session, AuditMessage(event, (user,), SOURCE, (atna.patient(patient, reason),)))
+    return _store(session, atna.emergency_override(when=when, user=user, source=SOURCE,
+                                                   patient_id=patient, reason=reason))
 
 
 def _store(session: Session, message: AuditMessage) -> AuditRecord:

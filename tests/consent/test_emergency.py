@@ -157,6 +157,7 @@ def test_a_grant_is_audited_and_notified_once(consent: ConsentService) -> None:
                    if any(s["code"] == "110127" for s in e["resource"].get("subtype", []))]
     assert len(emergencies) == 1
     event = emergencies[0]
+    assert event["type"]["code"] == "110113"  # Security Alert
     assert event["purposeOfEvent"][0]["coding"][0]["code"] == "ETREAT"
     assert event["agent"][0]["altId"] == "10001234567"
     details = [d["valueString"] for e in event["entity"] for d in e.get("detail", [])]
