@@ -24,6 +24,7 @@ from partage.serve import BackgroundServer, free_port
 from tests.conftest import REPOSITORY_CLIENT, REPOSITORY_SECRET
 from tests.portal.conftest import CLAIRE, CLAIRE_STUDIES
 from tests.portal.support import SITE_A, SITE_B, RunningRegistry, portal_sign_in, running_registry
+from tests.portal.test_web import attribute, find_testids
 
 GATEWAY_CLIENT, GATEWAY_SECRET = "gateway-a", "gateway-a-dev-secret"
 LEFEVRE_RPPS, MARTIN_RPPS = "10007654321", "10001234567"
@@ -83,16 +84,6 @@ def centre(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Centre]:
             yield Centre(server.url, idp, registry, patient_id)
         finally:
             server.stop()
-
-
-def find_testids(page: httpx.Response, testid: str) -> list[str]:
-    """The opening tags carrying ``data-testid="{testid}"``."""
-    return re.findall(rf'<[^>]*data-testid="{re.escape(testid)}"[^>]*>', page.text)
-
-
-def attribute(tag: str, name: str) -> str:
-    match = re.search(rf'{name}="([^"]*)"', tag)
-    return unescape(match.group(1)) if match else ""
 
 
 def form_of(page: httpx.Response, action: str, index: int = 0) -> dict[str, str]:
