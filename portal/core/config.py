@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import secrets
 from pathlib import Path
 
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from partage.settings import CallerSettings
-from partage.web.settings import WebSettings
+from partage.web.settings import SignInSettings
 
 
-class PortalSettings(CallerSettings):
+class PortalSettings(CallerSettings, SignInSettings):
     """``client_id`` / ``client_secret`` / ``token_url`` (CallerSettings) are the portal's own
     service client (role ``service``): it asks the consent service's decision point and posts
     its audit messages with it. Users sign in with another client, ``signin_client_id``."""
@@ -20,20 +19,9 @@ class PortalSettings(CallerSettings):
     model_config = SettingsConfigDict(env_prefix="PARTAGE_PORTAL_", extra="ignore")
 
     port: int = 8050
-    #: the address browsers use (redirect URIs are built on it); empty: http://{host}:{port}
-    public_url: str = ""
-    # -- sign-in (OIDC relying party of ``issuer``; tokens checked as every service does, with
-    # ``audience``, ``jwks_url`` and the claim paths of ServiceSettings) ------------------------
+    # -- sign-in and session (partage.web.SignInSettings) ----------------------------------------
     signin_client_id: str = "partage-portal"
-    signin_client_secret: str = ""
-    scope: str = "openid profile"
-    # -- session ---------------------------------------------------------------------------------
-    #: key signing the session cookie; a random one per process unless set (sessions then end
-    #: with the process)
-    session_secret: str = Field(default_factory=lambda: secrets.token_urlsafe(32))
-    #: cookie name of its own: browsers share cookies across the ports of one host
     session_cookie: str = "partage_portal_session"
-    session_max_age_s: int = Field(default=8 * 3600, ge=60)
     # -- the region's services -------------------------------------------------------------------
     #: registry SOAP endpoint (ITI-18)
     registry_url: str = "http://127.0.0.1:8010/registry"
@@ -47,8 +35,6 @@ class PortalSettings(CallerSettings):
     #: the patients' privacy centre as browsers reach it (a patient who signs in here is sent
     #: there); empty: not linked
     privacy_url: str = ""
-    #: seconds any call to a service may take before the portal answers 504
-    upstream_timeout_s: float = Field(default=30.0, gt=0)
     #: assigning authority of the regional patient IDs (INS; production 1.2.250.1.213.1.4.8):
     #: a bare INS typed in the search is qualified with it
     regional_id_authority: str = "1.2.250.1.213.1.4.10"
@@ -66,18 +52,6 @@ class PortalSettings(CallerSettings):
 
     def sqlite_name(self) -> str:
         return "portal.sqlite"
-
-    def base_url(self) -> str:
-        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
-
-    def web(self) -> WebSettings:
-        """The sign-in and session settings of ``partage.web``."""
-        return WebSettings(
-            issuer=self.issuer, client_id=self.signin_client_id,
-            client_secret=self.signin_client_secret,
-            base_url=self.base_url(), session_secret=self.session_secret,
-            session_cookie=self.session_cookie, session_max_age_s=self.session_max_age_s,
-            scope=self.scope, timeout_s=self.upstream_timeout_s)
 
     def resolved_cache_dir(self) -> Path:
         return self.cache_dir or self.data_dir / "portal-cache"
