@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import secrets
 from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from partage.settings import ServiceSettings
-from partage.web.settings import WebSettings
+from partage.web.settings import SignInSettings
 
 
-class ConsentSettings(ServiceSettings):
+class ConsentSettings(SignInSettings):
     model_config = SettingsConfigDict(env_prefix="PARTAGE_CONSENT_", extra="ignore")
 
     port: int = 8060
@@ -40,16 +38,8 @@ class ConsentSettings(ServiceSettings):
     audit_tls_cert_file: str = ""
     audit_tls_key_file: str = ""
 
-    # -- privacy centre (patients' pages at /, consent/centre): names as the portal's -----------
-    #: the address browsers use (the redirect URI is ``{public_url}/auth/callback``); empty:
-    #: http://{host}:{port}
-    public_url: str = ""
-    #: the centre's confidential OIDC client at ``issuer`` (patients sign in with it)
+    # -- privacy centre (patients' pages at /, consent/centre): partage.web.SignInSettings -----
     signin_client_id: str = "partage-privacy"
-    signin_client_secret: str = ""
-    scope: str = "openid profile"
-    #: key signing the session cookie; a random one per process unless set
-    session_secret: str = Field(default_factory=lambda: secrets.token_urlsafe(32))
     #: its own cookie: the portal's may sit on the same host
     session_cookie: str = "partage_privacy_session"
     session_max_age_s: int = Field(default=2 * 3600, ge=60)
@@ -57,20 +47,8 @@ class ConsentSettings(ServiceSettings):
     registry_url: str = "http://127.0.0.1:8010/registry"
     #: registry identity API (the site directory: names of sites)
     identity_url: str = "http://127.0.0.1:8010/identity"
-    #: seconds a call to the registry or the issuer may take
-    upstream_timeout_s: float = Field(default=30.0, gt=0)
 
     def sqlite_name(self) -> str:
         return "consent.sqlite"
 
-    def base_url(self) -> str:
-        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
-    def web(self) -> WebSettings:
-        """The privacy centre's sign-in and session settings (``partage.web``)."""
-        return WebSettings(
-            issuer=self.issuer, client_id=self.signin_client_id,
-            client_secret=self.signin_client_secret, base_url=self.base_url(),
-            session_secret=self.session_secret, session_cookie=self.session_cookie,
-            session_max_age_s=self.session_max_age_s, scope=self.scope,
-            timeout_s=self.upstream_timeout_s)
