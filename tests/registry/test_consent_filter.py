@@ -104,17 +104,19 @@ def fill(registry: Registry) -> Content:
 
 
 def registry_settings(issuer: DevIssuer, data_dir: Path, consent_url: str,
-                      audit_url: str = "") -> RegistrySettings:
+                      audit_url: str = "", database_url: str = "") -> RegistrySettings:
     return RegistrySettings(data_dir=data_dir, log_json=False, issuer=issuer.url,
+                            database_url=database_url,
                             consent_url=consent_url, audit_url=audit_url,
                             **service_client(issuer, ["service"]))
 
 
 @pytest.fixture
-def served(issuer: DevIssuer, tmp_path: Path) -> Iterator[Served]:
+def served(issuer: DevIssuer, tmp_path: Path, database_url: str) -> Iterator[Served]:
+    """The registry on SQLite, and on PostgreSQL when the tests have it."""
     with consent_service(issuer, tmp_path) as consent:
         app = create_app(registry_settings(issuer, tmp_path / "registry", consent.url,
-                                           f"{consent.url}/audit"))
+                                           f"{consent.url}/audit", database_url))
         with app.state.ctx.db.session() as session:
             content = fill(Registry(session))
         hidden = consent.put_policy(ALICE, hidden_studies=[content.study("alice-sud")])
