@@ -175,3 +175,27 @@ def test_no_consent_service_means_no_pixels(orthanc: Orthanc, issuer: Issuer,
         response = retrieve(gateway, request_for(study, 0), headers)
         assert [(e.code, e.context) for e in response.response.errors] == [
             ("XDSRepositoryError", "consent service unavailable")]
+
+
+def test_an_emergency_grant_opens_the_study_and_is_flagged_in_the_audit(site: Site) -> None:
+    """Alice opts out; Dr Martin is refused, breaks the glass with a written reason at the
+    consent service, and is served at once (a denial a grant could lift is never cached); the
+    access audit carries the emergency flag (110127, ETREAT)."""
+    assert site.consent.put_policy(ALICE, base="block").status_code in (200, 201)
+    martin = site.headers(MARTIN)
+    route = wado_routes(site.alice)[0]
+    assert site.get(route, martin).status_code == 403
+    grant = site.consent.http.post(
+        f"{site.consent.url}/patients/{ALICE}/emergency-access",
+        json={"reason": "unconscious patient in the emergency room"},
+        headers=site.consent.auth(MARTIN["sub"], ["radiologist"], rpps=MARTIN["rpps"],
+                                  organisation_oid=MARTIN["organisation_oid"]))
+    assert grant.status_code == 201, grant.text
+    assert site.get(route, martin).status_code == 200
+    found = [e for e in events(site.consent, expect=2, patient=ALICE, agent=MARTIN["sub"])
+             if event_code(e) == "110103"]
+    by_outcome = {e["outcome"]: e for e in found}
+    assert sorted(by_outcome) == ["0", "4"]
+    permitted = by_outcome["0"]
+    assert "110127" in [c["code"] for c in permitted["subtype"]]
+    assert permitted["purposeOfEvent"][0]["coding"][0]["code"] == "ETREAT"

@@ -285,3 +285,20 @@ def test_without_consent_url_professionals_see_everything(issuer: DevIssuer,
                                         token=issuer.token("admin", ["region-admin"]))
         assert admin.objects == [] and len(withheld(admin)) == 2
 
+
+
+def test_an_emergency_grant_lifts_the_opt_out_for_its_holder(served: Served) -> None:
+    assert served.consent.put_policy(BOB, base="block").status_code in (200, 201)
+    refused = served.martin(find_documents(BOB))
+    assert refused.objects == [] and [c for c, _ in withheld(refused)] == ["patient-opted-out"]
+    grant = served.consent.http.post(
+        f"{served.consent.url}/patients/{BOB}/emergency-access",
+        json={"reason": "road accident, unconscious"},
+        headers=served.consent.auth(MARTIN["sub"], ["radiologist"], rpps=MARTIN["rpps"],
+                                    organisation_oid=MARTIN["organisation_oid"]))
+    assert grant.status_code == 201, grant.text
+    opened = served.martin(find_documents(BOB))
+    assert ids(opened) == {served.content.uuid("bob-nord")} and withheld(opened) == []
+    lefevre = served.ask(find_documents(BOB), ["radiologist"], LEFEVRE["sub"],
+                         rpps=LEFEVRE["rpps"], organisation_oid=LEFEVRE["organisation_oid"])
+    assert lefevre.objects == []  # the grant is Dr Martin's only
