@@ -204,13 +204,24 @@ def history(request: Request, ctx: Ctx, me: Me) -> Response:
                                             "me": me.principal.subject})
 
 
+def _study_labels(ctx: ConsentContext, me: SignedInPatient) -> dict[str, str]:
+    """Study Instance UID → "description, date" of the patient's studies (empty when the
+    registry does not answer: the log then shows UIDs)."""
+    try:
+        found = my_studies(ctx.settings, me.user.access_token, me.patient)
+    except REGISTRY_FAILURES:
+        return {}
+    return {s.study_instance_uid: ", ".join(filter(None, (s.description, s.date)))
+            for s in found}
+
+
 @router.get("/access-log")
 def accesses(request: Request, ctx: Ctx, me: Me, saved: bool = False) -> Response:
     policy = _policy(ctx, me)
     return render(request, "access_log.html", {
         "accesses": access_log(ctx, me.patient).accesses, "policy": policy, "saved": saved,
         "sites": site_names(ctx.settings, me.user.access_token),
-        "blocked": set(policy.blocked_professionals)})
+        "studies": _study_labels(ctx, me), "blocked": set(policy.blocked_professionals)})
 
 
 @router.get("/notifications")

@@ -198,6 +198,8 @@ def test_access_log_and_one_click_block(centre: Centre, claire: httpx.Client) ->
     rows = [r for r in find_testids(page, "access-row")
             if attribute(r, "data-rpps") == LEFEVRE_RPPS]
     assert len(rows) == 1 and attribute(rows[0], "data-studies") == study
+    described = CLAIRE_STUDIES[2]  # the log names the study as the patient knows it
+    assert f"{described.description}, {described.started:%Y-%m-%d}" in unescape(page.text)
     assert "Dr Antoine Lefèvre" in unescape(page.text) and "Centre d&#39;imagerie Sud" in page.text
     block = form_of(page, "/policy/block-professional")
     assert block["rpps"] == LEFEVRE_RPPS
