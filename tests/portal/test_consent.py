@@ -26,11 +26,10 @@ import httpx
 import pytest
 from itsdangerous import TimestampSigner
 
-from partage.demo_sites import SITES, DemoPatient
+from partage.demo_sites import DemoPatient
 from partage.idp import DEV_PORTAL_SECRET
-from partage.region import PORTAL_SERVICE_CLIENT, Region, ports_for
+from partage.region import PORTAL_SERVICE_CLIENT, Region
 from partage.serve import BackgroundServer, free_port
-from partage.studies import StudySpec
 from partage.web.auth import CREDENTIALS
 from partage.web.oidc import Credentials
 from partage.web.sessions import SALT
@@ -38,39 +37,14 @@ from portal.audit import SOURCE_ID as SOURCE
 from portal.core.config import PortalSettings
 from portal.main import create_app
 from portal.studies import StudyEntry, find_studies
+from tests.portal.consent_region import (
+    JEANNE, JEANNE_CR, LEFEVRE_RPPS, PAUL, PAUL_CT, PAUL_MR, SITE_B, consent_region,
+)
 from tests.portal.support import portal_sign_in
-
-SITE_A, SITE_B = SITES
-PAUL = DemoPatient("1750399123457", "DURAND", "Paul", "19750312", "M",
-                   (("a", "IPP-A-2001"), ("b", "CIS-40021")))
-JEANNE = DemoPatient("2620875123458", "PETIT", "Jeanne", "19620815", "F", (("a", "IPP-A-3001"),))
-LEFEVRE_RPPS = "10007654321"
-
-
-def spec(patient: DemoPatient, site_key: str, modality: str, description: str,
-         day: str) -> StudySpec:
-    site = SITE_A if site_key == "a" else SITE_B
-    return StudySpec(patient=patient.at(site), institution=site.name, rows=64, columns=64,
-                     modality=modality, body_part="CHEST" if modality == "CT" else "BRAIN",
-                     description=description, study_date=day, slices=2,
-                     accession_number=f"{site_key.upper()}{day}")
-
-
-PAUL_CT = spec(PAUL, "a", "CT", "CT THORAX", "20250110")
-PAUL_MR = spec(PAUL, "b", "MR", "IRM CEREBRALE CONFIDENTIELLE", "20240305")
-JEANNE_CR = spec(JEANNE, "a", "CR", "RADIO THORAX", "20250201")
-SPECS = {"a": [PAUL_CT, JEANNE_CR], "b": [PAUL_MR]}
-
 
 @pytest.fixture(scope="module")
 def region(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Region]:
-    with Region(tmp_path_factory.mktemp("region"), ports_for(SITES), SITES) as running:
-        running.feed([PAUL, JEANNE])
-        for site in SITES:
-            running.start_site(site, SPECS[site.key])
-        for site in SITES:
-            running.wait_published(site.key, len(SPECS[site.key]))
-        running.start_portal(export_site="b")  # site B's PACS: "send to PACS"
+    with consent_region(tmp_path_factory.mktemp("region")) as running:
         yield running
 
 
