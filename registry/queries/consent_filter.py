@@ -67,8 +67,8 @@ class Reason:
 
 @dataclass
 class Screened:
-    """The hits the caller may see, and one reason per withheld object of the answer
-    (``None`` for those removed silently)."""
+    """The hits the caller may see, and one reason per withheld object of the answer (those
+    removed silently, a patient's view of others, have none)."""
 
     hits: list[Hit]
     reasons: list[Reason]
@@ -101,15 +101,17 @@ class ConsentFilter:
         if roles & CARE_ROLES:
             return self._professional(session, principal, found)
         if PATIENT_ROLE in roles:
-            return self._patient(principal, found)
+            return self._patient(session, principal, found)
         return self._withhold_all(session, found)
 
     # -- the three kinds of caller -------------------------------------------------------------
-    def _patient(self, principal: Principal, found: list[Hit]) -> Screened:
+    def _patient(self, session: Session, principal: Principal, found: list[Hit]) -> Screened:
         ins = principal.claims.get(INS_CLAIM)
         own = f"{ins}^^^&{self.authority}&ISO" if isinstance(ins, str) and ins else None
         dropped = {h.uuid for h in found
                    if h.kind != ASSOCIATION and h.patient_id is not None and h.patient_id != own}
+        dropped.update(u for u, (_, patient) in _outside_ends(session, found).items()
+                       if patient is not None and patient != own)
         return Screened(_without(found, dropped), [])
 
     def _professional(self, session: Session, principal: Principal,
@@ -203,28 +205,31 @@ def _package_members(session: Session, found: list[Hit]) -> dict[str, list[str]]
     return members
 
 
-def _document_ends(session: Session, found: list[Hit]) -> set[str]:
-    """DocumentEntries at an end of an answered Association (or of an Association one of them
-    points at) that the answer does not hold (GetAssociations answers associations alone)."""
+def _outside_ends(session: Session, found: list[Hit]) -> dict[str, tuple[str, str | None]]:
+    """Objects at an end of an answered Association (or of an Association one of them points
+    at) that the answer does not hold, as entryUUID → (kind, patient): GetAssociations answers
+    associations alone, and they must not lead to what the caller may not see."""
     known = {h.uuid for h in found}
     ends = {e for h in found if h.kind == ASSOCIATION for e in (h.source, h.target)
             if e and e not in known}
-    if not ends:
-        return set()
-    documents: set[str] = set()
-    inner: set[str] = set()
-    for batch in batches(ends):
-        for uuid, kind, source, target in session.execute(
-                select(R.entry_uuid, R.kind, R.source_uuid, R.target_uuid)
-                .where(R.entry_uuid.in_(batch))):
-            if kind == DOCUMENT:
-                documents.add(uuid)
-            elif kind == ASSOCIATION:
-                inner.update(e for e in (source, target) if e and e not in known)
-    for batch in batches(inner - documents):
-        documents.update(session.scalars(
-            select(R.entry_uuid).where(R.entry_uuid.in_(batch), R.kind == DOCUMENT)))
-    return documents
+    out: dict[str, tuple[str, str | None]] = {}
+    for _level in range(2):
+        inner: set[str] = set()
+        for batch in batches(ends):
+            for uuid, kind, patient, source, target in session.execute(
+                    select(R.entry_uuid, R.kind, R.patient_id, R.source_uuid, R.target_uuid)
+                    .where(R.entry_uuid.in_(batch))):
+                if kind == ASSOCIATION:
+                    inner.update(e for e in (source, target) if e and e not in known)
+                else:
+                    out[uuid] = (kind, patient)
+        ends = inner - set(out)
+    return out
+
+
+def _document_ends(session: Session, found: list[Hit]) -> set[str]:
+    """DocumentEntries the answered associations lead to, outside the answer."""
+    return {u for u, (kind, _) in _outside_ends(session, found).items() if kind == DOCUMENT}
 
 
 def _entries(session: Session, uuids: set[str]) -> list[_Entry]:

@@ -302,3 +302,14 @@ def test_an_emergency_grant_lifts_the_opt_out_for_its_holder(served: Served) -> 
     lefevre = served.ask(find_documents(BOB), ["radiologist"], LEFEVRE["sub"],
                          rpps=LEFEVRE["rpps"], organisation_oid=LEFEVRE["organisation_oid"])
     assert lefevre.objects == []  # the grant is Dr Martin's only
+
+
+def test_a_patient_learns_nothing_of_others_through_associations(served: Served) -> None:
+    content = served.content
+    bob = (content.uuid("bob-nord"), content.submission_set("bob-nord"))
+    answer = served.ask(query("GetAssociations", "ObjectRef", uuid=quoted(*bob)), ["patient"],
+                        "patient-alice", ins=ALICE)
+    assert answer.status == ResponseStatus.SUCCESS and answer.objects == []
+    own = served.ask(query("GetAssociations", "ObjectRef", uuid=quoted(
+        content.uuid("alice-nord"))), ["patient"], "patient-alice", ins=ALICE)
+    assert len(own.objects) == 2  # its SubmissionSet's and its Folder's HasMember

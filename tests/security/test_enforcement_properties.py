@@ -235,6 +235,9 @@ def test_no_answer_exposes_what_the_decision_api_denies(issuer: DevIssuer,
                 "GetSubmissionSetAndContents": query(
                     "GetSubmissionSetAndContents", "LeafClass",
                     XDSSubmissionSetEntryUUID=f"'{mine[0].submission_set}'"),
+                # associations alone, of every patient's entries and SubmissionSets
+                "GetAssociations": query("GetAssociations", "ObjectRef", uuid=quoted(
+                    *every_entry, *(e.submission_set for e in entries))),
             }
             for name, request in requests.items():
                 before = ctx.audit.pending()
@@ -242,13 +245,21 @@ def test_no_answer_exposes_what_the_decision_api_denies(issuer: DevIssuer,
                 assert ctx.audit.pending() == before + 1, name  # one Query audit per request
                 counts["registry audits"] += 1
                 assert response.status == ResponseStatus.SUCCESS, response.errors
-                asked = mine_ids if name != "GetSubmissionSetAndContents" else {mine[0].uuid}
+                asked = {"GetSubmissionSetAndContents": {mine[0].uuid},
+                         "GetAssociations": set()}.get(name, mine_ids)
                 returned = {o.id for o in response.objects} & every_entry
                 assert returned == asked & sees, (name, user.subject)
                 withheld = [e for e in response.errors if e.code == WITHHELD]
                 silent = "patient" in user.roles or user.roles & SERVICES
                 assert len(withheld) == (0 if silent else len(asked - sees)), name
-                denied = mine_ids - sees
+                denied = every_entry - sees
+                if name == "GetAssociations":
+                    denied |= {e.submission_set for e in entries if e.uuid not in sees}
+                    # one HasMember per SubmissionSet, plus Alice's Folder's, of what is seen
+                    expected = len(sees) + len(sees & {e.uuid for e in entries
+                                                       if e.patient == ALICE})
+                    assert len(response.objects) == expected, (user.subject, sees)
+                    counts["registry cases"] += len(entries)
                 for obj in response.objects:
                     if isinstance(obj, Association):
                         assert not {obj.source_object, obj.target_object} & denied, name
