@@ -34,7 +34,7 @@ from partage.web import auth
 from partage.web.csrf import CsrfRefused, csrf_refused
 from partage.web.oidc import SignIn
 from partage.web.sessions import SessionMiddleware, SessionStore
-from portal.headers import SecurityHeaders
+from partage.web.headers import SecurityHeaders
 
 ALEMBIC_DIR = Path(__file__).parent / "alembic"
 STATIC_DIR = Path(__file__).parent / "static"

@@ -32,7 +32,7 @@ from partage.consent import (
 )
 from partage.tokens import ClientCredentials, TokenUnavailable
 from portal.core.config import PortalSettings
-from portal.studies import StudyEntry, Withheld
+from partage.regional_studies import StudyEntry, Withheld
 
 #: the decision's code while an emergency grant lets the user see what the patient's base
 #: choice would refuse

@@ -27,10 +27,10 @@ from portal.api.routes import images, pages
 from portal.audit import sign_in_auditor
 from portal.consent import ConsentPoint
 from portal.core.config import PortalSettings
-from portal.headers import SecurityHeaders
+from partage.web.headers import SecurityHeaders
 from portal.imaging.context import ImagingContext
 from portal.problems import Problem, problem_handler
-from portal.studies import RegistryRefused, RegistryUnavailable, TokenRefused
+from partage.regional_studies import RegistryRefused, RegistryUnavailable, TokenRefused
 from portal.templating import render, render_error
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"

@@ -14,7 +14,7 @@ from urllib.parse import quote
 import httpx
 
 from portal.core.config import PortalSettings
-from portal.studies import RegistryRefused, RegistryUnavailable, TokenRefused
+from partage.regional_studies import RegistryRefused, RegistryUnavailable, TokenRefused
 
 #: a regional ID in CX form (ITI TF-3 §4.2.3.2.16)
 _CX = re.compile(r"^[^\^&|~\\\s]+\^\^\^&[0-2](\.(0|[1-9][0-9]*))+&ISO$")

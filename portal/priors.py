@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from portal.studies import StudyEntry
+from partage.regional_studies import StudyEntry
 
 #: seconds in an average year, to express a prior's age in years
 YEAR_S = 365.25 * 24 * 3600

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from portal.studies import StudyEntry
+from partage.regional_studies import StudyEntry
 
 WIDTH = 960
 MARGIN = 40

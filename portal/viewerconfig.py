@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from portal.studies import StudyEntry
+from partage.regional_studies import StudyEntry
 
 
 def viewer_study(study: StudyEntry) -> dict[str, object]:

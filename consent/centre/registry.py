@@ -7,7 +7,7 @@ from __future__ import annotations
 import httpx
 
 from consent.core.config import ConsentSettings
-from portal.studies import RegistryRefused, RegistryUnavailable, StudyEntry, find_studies
+from partage.regional_studies import RegistryRefused, RegistryUnavailable, StudyEntry, find_studies
 
 #: what ``my_studies`` raises when the registry cannot answer (down, refused, a fault)
 REGISTRY_FAILURES = (RegistryUnavailable, RegistryRefused)

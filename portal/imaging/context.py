@@ -40,7 +40,7 @@ from portal.imaging.send import Jobs
 from portal.imaging.series import series_list
 from portal.imaging.singleflight import SingleFlight
 from portal.imaging.sites import Site, SiteDirectory
-from portal.studies import StudyEntry, StudyWithheld, get_study
+from partage.regional_studies import StudyEntry, StudyWithheld, get_study
 
 log = logging.getLogger(__name__)
 

@@ -36,7 +36,7 @@ from partage.web.sessions import SALT
 from portal.audit import SOURCE_ID as SOURCE
 from portal.core.config import PortalSettings
 from portal.main import create_app
-from portal.studies import StudyEntry, find_studies
+from partage.regional_studies import StudyEntry, find_studies
 from tests.portal.consent_region import (
     JEANNE, JEANNE_CR, LEFEVRE_RPPS, PAUL, PAUL_CT, PAUL_MR, SITE_B, consent_region,
 )

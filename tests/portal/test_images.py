@@ -43,7 +43,7 @@ from portal.imaging.proxy import forward, metadata_key, target
 from portal.imaging.retrieve import shared_instances
 from portal.imaging.send import destination, send_study
 from portal.imaging.series import series_list
-from portal.studies import StudyEntry, find_studies
+from partage.regional_studies import StudyEntry, find_studies
 from tests.conftest import Region
 from tests.gateway.studies import StoredStudy, make_spec, store_rest
 from tests.gateway.test_publisher import REGIONAL, feed

@@ -38,7 +38,7 @@ from partage.web.auth import CREDENTIALS
 from partage.web.sessions import SALT
 from portal.core.config import PortalSettings
 from portal.main import create_app
-from portal.studies import find_studies
+from partage.regional_studies import find_studies
 from registry.core.config import RegistrySettings
 from registry.main import create_app as create_registry
 from repository.core.config import RepositorySettings

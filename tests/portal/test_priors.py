@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from itertools import permutations
 
 from portal.priors import rank_priors
-from portal.studies import StudyEntry
+from partage.regional_studies import StudyEntry
 from portal.timeline import MAX_LANES, build_axis
 
 

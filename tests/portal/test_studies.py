@@ -16,7 +16,7 @@ from ihe.kos import Study as KosStudy
 from ihe.kos.metadata import SiteProfile, manifest_submission
 from portal import patients
 from portal.core.config import PortalSettings
-from portal.studies import (
+from partage.regional_studies import (
     RegistryUnavailable,
     StudyEntry,
     TokenRefused,

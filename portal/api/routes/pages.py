@@ -18,7 +18,8 @@ from starlette.concurrency import run_in_threadpool
 from partage.web.auth import SignedInUser, signed_in_user
 from partage.web.csrf import CsrfChecked
 from partage.web.sessions import server_session
-from portal import patients, studies
+from partage import regional_studies
+from portal import patients
 from portal.api.deps import (
     Professional,
     ProfessionalPage,
@@ -38,7 +39,7 @@ from portal.core.config import PortalSettings
 from portal.imaging.problems import ImagingProblem
 from portal.patients import Patient
 from portal.priors import PriorRanking, rank_priors
-from portal.studies import StudyEntry
+from partage.regional_studies import StudyEntry
 from portal.templating import render
 from portal.timeline import build_axis, site_colours
 from portal.viewerconfig import viewer_config, viewer_study
@@ -135,9 +136,9 @@ async def _load(request: Request, settings: PortalSettings, user: SignedInUser,
     registry gives (its withheld entries counted) less what the consent service refuses; 404
     when the patient is unknown."""
 
-    def query() -> tuple[Patient, studies.Found]:
+    def query() -> tuple[Patient, regional_studies.Found]:
         found = _patient(settings, user, patient)
-        return found, studies.find_studies(settings, user.access_token, found.patient_id)
+        return found, regional_studies.find_studies(settings, user.access_token, found.patient_id)
 
     found, answer = await run_in_threadpool(query)
     shown, refused = await consent_point(request).filter(user.principal, answer.studies)
