@@ -12,6 +12,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from partage.auth import ClaimPaths, JwksCache, TokenValidator
+from partage.consent import MAX_TTL_S, ConsentClient
 from partage.tokens import ClientCredentials
 
 DEFAULT_DATA_DIR = Path.home() / ".local" / "share" / "partage"
@@ -71,8 +72,9 @@ class ServiceSettings(BaseSettings):
 
 class CallerSettings(ServiceSettings):
     """A service that calls others with its own tokens (the client credentials grant,
-    DESIGN.md "Security model"): the gateways (registry, repository) and the repository
-    (registry)."""
+    DESIGN.md "Security model"): the gateways, the repository, the registry and the portal —
+    among others the consent service's decision point, which the registry, the gateways and
+    the portal enforce."""
 
     #: token endpoint; empty: the issuer's discovery document names it
     token_url: str = ""
@@ -82,6 +84,12 @@ class CallerSettings(ServiceSettings):
     client_secret: str = ""
     #: RFC 8707 ``resource`` asked for (e.g. ``urn:partage``); empty: the issuer's default
     token_resource: str = ""
+    #: the consent service (policy decision point) asked before anything of a patient is
+    #: shown; empty: this service does not ask (logged as a warning by those that enforce)
+    consent_url: str = ""
+    #: how long a decision is acted on before it is asked again (the region promises 5 s at
+    #: most; 0 asks every time)
+    consent_cache_s: float = Field(default=MAX_TTL_S, ge=0, le=MAX_TTL_S)
 
     def token_source(self) -> ClientCredentials | None:
         """This service's own tokens, or ``None`` when it has no client."""
@@ -89,3 +97,13 @@ class CallerSettings(ServiceSettings):
             return None
         return ClientCredentials(self.client_id, self.client_secret, token_url=self.token_url,
                                  issuer=self.issuer, resource=self.token_resource)
+
+    def consent_client(self, tokens: ClientCredentials | None) -> ConsentClient | None:
+        """The decision point's client asking with ``tokens`` (this service's own), or
+        ``None`` without a ``consent_url``; a ``consent_url`` without a client is an error."""
+        if not self.consent_url:
+            return None
+        if tokens is None:
+            raise ValueError("consent_url needs this service's client credentials (client_id, "
+                             "client_secret) to ask the consent service")
+        return ConsentClient(self.consent_url, tokens.token, ttl_s=self.consent_cache_s)

@@ -23,16 +23,10 @@ import httpx
 from starlette.concurrency import run_in_threadpool
 
 from partage.auth import Principal
-from partage.consent import (
-    ConsentClient,
-    ConsentDecision,
-    ConsentTarget,
-    ConsentUnavailable,
-    ConsentUser,
-)
-from partage.tokens import ClientCredentials, TokenUnavailable
-from portal.core.config import PortalSettings
+from partage.consent import ConsentDecision, ConsentTarget, ConsentUnavailable, ConsentUser
 from partage.regional_studies import StudyEntry, Withheld
+from partage.tokens import ClientCredentials
+from portal.core.config import PortalSettings
 
 #: the decision's code while an emergency grant lets the user see what the patient's base
 #: choice would refuse
@@ -99,8 +93,7 @@ class ConsentPoint:
                  tokens: ClientCredentials | None) -> None:
         self.url = settings.consent_url.rstrip("/")
         self.http = http
-        self._tokens = tokens
-        self.client = ConsentClient(self.url, self._service_token) if self.url else None
+        self.client = settings.consent_client(tokens)
 
     @classmethod
     @asynccontextmanager
@@ -118,11 +111,6 @@ class ConsentPoint:
     @property
     def enabled(self) -> bool:
         return self.client is not None
-
-    def _service_token(self) -> str:
-        if self._tokens is None:
-            raise TokenUnavailable("the portal has no service client (PARTAGE_PORTAL_CLIENT_ID)")
-        return self._tokens.token()
 
     async def filter(self, principal: Principal, entries: list[StudyEntry]
                      ) -> tuple[list[StudyEntry], list[Withheld]]:

@@ -17,7 +17,6 @@ from gateway.pacs.dicomweb import DicomwebPacs
 from gateway.pacs.dimse import DimsePacs
 from partage.audit import AuditTrail
 from partage.auth import TokenValidator, bearer
-from partage.consent import ConsentClient
 from partage.db import Database
 from partage.tokens import ClientCredentials
 
@@ -40,13 +39,8 @@ class GatewayContext:
               ) -> GatewayContext:
         own_tokens = settings.token_source()
         token = own_tokens.token if own_tokens is not None else None
-        consent = None
-        if settings.consent_url:
-            if token is None:
-                raise ValueError("consent_url needs the gateway's client credentials "
-                                 "(client_id, client_secret) to ask the consent service")
-            consent = ConsentClient(settings.consent_url, token)
-        else:
+        consent = settings.consent_client(own_tokens)
+        if consent is None:
             log.warning("consent is not enforced: no consent_url, studies are served on the "
                         "role rule only")
         audit = AuditTrail.from_settings(settings, "partage-gateway", token)

@@ -64,9 +64,6 @@ class GatewaySettings(CallerSettings):
     identity_url: str = "http://127.0.0.1:8010/identity"
     repository_url: str = "http://127.0.0.1:8020/repository"
     home_community_id: str = "urn:oid:1.2.250.1.999.1"
-    #: the consent service (policy decision point) asked before serving a study; empty: the
-    #: role rule only (logged as a warning at start)
-    consent_url: str = ""
     #: one access audit per (user, study, purpose, outcome) within this many seconds, per process
     audit_window_s: float = Field(default=600.0, ge=0)
     # -- the affinity domain's codes on every manifest this site publishes (ITI TF-3 §4.2.3.2) --

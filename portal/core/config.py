@@ -29,9 +29,6 @@ class PortalSettings(CallerSettings, SignInSettings):
     identity_url: str = "http://127.0.0.1:8010/identity"
     #: repository SOAP endpoint (ITI-43)
     repository_url: str = "http://127.0.0.1:8020/repository"
-    #: the consent service (decision point, emergency grants); empty: the portal shows what
-    #: the registry gives without asking again (the registry and gateways still enforce)
-    consent_url: str = ""
     #: the patients' privacy centre as browsers reach it (a patient who signs in here is sent
     #: there); empty: not linked
     privacy_url: str = ""

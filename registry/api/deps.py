@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 
 from partage.audit import AuditTrail
 from partage.auth import TokenValidator
-from partage.consent import ConsentClient
 from partage.db import Database
 from partage.tokens import ClientCredentials
 from registry.codes import CodeSet
@@ -33,13 +32,8 @@ class RegistryContext:
         self.tokens = self.settings.token_validator()
         self.own_tokens = self.settings.token_source()
         token = self.own_tokens.token if self.own_tokens is not None else None
-        client = None
-        if self.settings.consent_url:
-            if token is None:
-                raise ValueError("consent_url needs the registry's client credentials "
-                                 "(client_id, client_secret) to ask the consent service")
-            client = ConsentClient(self.settings.consent_url, token)
-        self.consent = ConsentFilter(client, self.settings.regional_authority)
+        self.consent = ConsentFilter(self.settings.consent_client(self.own_tokens),
+                                     self.settings.regional_authority)
         self.audit = AuditTrail.from_settings(self.settings, "partage-registry", token)
 
     @classmethod

@@ -34,9 +34,6 @@ class RegistrySettings(CallerSettings):
     feed_token: str = "change-me-feed-token"
     #: the region's homeCommunityId
     home_community_id: str = "urn:oid:1.2.250.1.999.1"
-    #: the consent service (policy decision point) whose decisions filter ITI-18 answers;
-    #: empty: consent is not enforced, only the role rules (logged as a warning at start)
-    consent_url: str = ""
 
     def sqlite_name(self) -> str:
         return "registry.sqlite"
