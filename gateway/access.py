@@ -116,10 +116,12 @@ class Access:
     def audit(self, principal: Principal, study_instance_uid: str, decision: Decision,
               transaction: Code, address: str = "") -> bool:
         """Record the access (refusals with outcome 4) unless the same (user, study, purpose,
-        outcome) was recorded less than ``audit_window_s`` ago; whether it was recorded."""
+        outcome) was recorded less than ``audit_window_s`` ago; whether it was recorded. An
+        access through an emergency grant is an emergency treatment (ETREAT) whatever the token
+        says, so it is recorded as such even just after an ordinary one."""
         outcome = (EventOutcomeIndicator.SUCCESS if decision.permit
                    else EventOutcomeIndicator.MINOR_FAILURE)
-        purpose = purpose_of(principal)
+        purpose = "ETREAT" if decision.emergency else purpose_of(principal)
         key = (principal.subject, study_instance_uid, purpose, int(outcome))
         now = self.clock()
         window = self.settings.audit_window_s
@@ -136,7 +138,7 @@ class Access:
             patient_id=decision.patient_id or "-", study_uids=(study_instance_uid,),
             purpose_of_use=purpose, outcome=outcome,
             emergency_reason=decision.emergency_reason or decision.reason
-            if decision.emergency or purpose == "ETREAT" else "")
+            if purpose == "ETREAT" else "")
         if not decision.patient_id:  # a study the region does not know: no patient to name
             message = replace(message, objects=tuple(o for o in message.objects
                                                      if o.role != ObjectRole.PATIENT))

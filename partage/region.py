@@ -25,7 +25,10 @@ from urllib.parse import quote
 
 import httpx
 
-from partage.demo_sites import DemoPatient, DemoSite, gateway_settings, load, orthanc_for, wait_published
+from partage.consent import MAX_TTL_S
+from partage.demo_sites import (
+    DemoPatient, DemoSite, gateway_settings, load, orthanc_for, wait_published,
+)
 from partage.idp import (
     DEV_PORTAL_SECRET,
     DEV_PRIVACY_SECRET,
@@ -67,11 +70,14 @@ class Region:
     sites and the portal. Everything stops in reverse order."""
 
     def __init__(self, data_dir: Path, ports: dict[str, int], sites: Sequence[DemoSite], *,
-                 access_token_ttl_s: int = 900) -> None:
+                 access_token_ttl_s: int = 900, consent_cache_s: float = MAX_TTL_S) -> None:
+        """``consent_cache_s``: how long the registry, the gateways and the portal act on a
+        decision (tests that change policies between requests use 0)."""
         self.data_dir = data_dir.resolve()
         self.ports = ports
         self.sites = {site.key: site for site in sites}
         self.access_token_ttl_s = access_token_ttl_s
+        self.consent_cache_s = consent_cache_s
         self.gateway_secrets = {site.key: secrets.token_urlsafe(16) for site in sites}
         self.cli_secret = secrets.token_urlsafe(16)
         self.repository_secret = secrets.token_urlsafe(16)
@@ -145,8 +151,8 @@ class Region:
             registry_settings = RegistrySettings(
                 data_dir=self.data_dir / "registry", port=self.ports["registry"],
                 mllp_port=self.ports["mllp"], issuer=self.idp.issuer, log_json=False,
-                consent_url=self.consent_url, audit_url=self.audit_url,
-                client_id=REGISTRY_CLIENT, client_secret=self.registry_secret,
+                consent_url=self.consent_url, consent_cache_s=self.consent_cache_s,
+                audit_url=self.audit_url, client_id=REGISTRY_CLIENT, client_secret=self.registry_secret,
                 token_url=self.idp.token_url)
             self.feed_token = registry_settings.feed_token
             self.registry = self._serve(registry_app(registry_settings), self.ports["registry"])
@@ -221,7 +227,7 @@ class Region:
         ).model_copy(update={
             "client_id": f"gateway-{site.key}", "client_secret": self.gateway_secrets[site.key],
             "token_url": self.idp.token_url, "consent_url": self.consent_url,
-            "audit_url": self.audit_url,
+            "consent_cache_s": self.consent_cache_s, "audit_url": self.audit_url,
             **({"sweep_days": sweep_days} if sweep_days is not None else {}),
         })
         self.gateways[site.key] = self._serve(gateway_app(settings), settings.port)
@@ -290,8 +296,9 @@ class Region:
             signin_client_secret=DEV_PORTAL_SECRET, registry_url=f"{self.registry.url}/registry",
             identity_url=f"{self.registry.url}/identity",
             repository_url=f"{self.repository.url}/repository", export_pacs=export,
-            consent_url=self.consent_url, audit_url=self.audit_url,
-            privacy_url=f"{self.consent_url}/", client_id=PORTAL_SERVICE_CLIENT, client_secret=self.portal_service_secret,
+            consent_url=self.consent_url, consent_cache_s=self.consent_cache_s,
+            audit_url=self.audit_url, privacy_url=f"{self.consent_url}/",
+            client_id=PORTAL_SERVICE_CLIENT, client_secret=self.portal_service_secret,
             token_url=self.idp.token_url, log_json=False,
         )
         self.portal = self._serve(portal_app(settings), self.ports["portal"])
