@@ -233,3 +233,15 @@ def idp(tmp_path_factory: pytest.TempPathFactory, portal_port: int) -> Iterator[
                service_client(REPOSITORY_CLIENT, REPOSITORY_SECRET, [REPOSITORY])]
     with DevIdP.running(tmp_path_factory.mktemp("idp"), clients) as server:
         yield server
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The property tests' counts (``record_property("counts", …)``) at the end of the run,
+    also from xdist workers, whose own output is not shown."""
+    lines = [str(value) for reports in terminalreporter.stats.values() for report in reports
+             if getattr(report, "when", "") == "call"
+             for name, value in getattr(report, "user_properties", ()) if name == "counts"]
+    if lines:
+        terminalreporter.section("property tests: cases judged")
+        for line in lines:
+            terminalreporter.line(line)

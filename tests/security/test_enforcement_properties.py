@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -156,8 +157,9 @@ def ask(ctx: RegistryContext, user: Principal, request: Any) -> AdhocQueryRespon
     return AdhocQueryResponse.from_element(reply.body_element())
 
 
-def test_no_answer_exposes_what_the_decision_api_denies(issuer: DevIssuer,
-                                                        tmp_path: Path) -> None:
+def test_no_answer_exposes_what_the_decision_api_denies(
+        issuer: DevIssuer, tmp_path: Path, record_property: Callable[[str, object], None]
+) -> None:
     counts: Counter[str] = Counter()
     with consent_service(issuer, tmp_path) as consent:
         client = service_client(issuer, ["service"])
@@ -294,12 +296,13 @@ def test_no_answer_exposes_what_the_decision_api_denies(issuer: DevIssuer,
                 counts["gateway audits"] += new
 
         check()
-        print(f"\nenforcement property: {counts['registry cases']} registry cases "
-              f"({counts['registry permitted']} permitted), {counts['gateway cases']} gateway "
-              f"cases ({counts['gateway permitted']} permitted), "
-              f"{counts['registry cases'] + counts['gateway cases']} in all; audits: "
-              f"{counts['registry audits']} registry queries, {counts['gateway audits']} "
-              f"gateway accesses")
+        record_property("counts", (
+            f"enforcement property: {counts['registry cases']} registry cases "
+            f"({counts['registry permitted']} permitted), {counts['gateway cases']} gateway "
+            f"cases ({counts['gateway permitted']} permitted), "
+            f"{counts['registry cases'] + counts['gateway cases']} in all; audits: "
+            f"{counts['registry audits']} registry queries, {counts['gateway audits']} "
+            f"gateway accesses"))
         assert counts["registry cases"] + counts["gateway cases"] >= 10_000
         ctx.close()
         tokens.close()

@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
@@ -132,11 +132,6 @@ def policy_for(login: str) -> st.SearchStrategy[dict[str, object]]:
                      "allowed_professionals": sorted(t[5] - t[4])})
 
 
-#: the cases judged, by kind and outcome, and the accesses that must be in the access logs
-counts: Counter[str] = Counter()
-permitted_accesses: set[tuple[str, str, str, str]] = set()
-
-
 def oracle(world: World, login: str, patient_login: str) -> dict[str, dict[str, object]]:
     """The decision API's answer for each of the patient's studies, by Study Instance UID, about
     the user as their validated token describes them."""
@@ -154,14 +149,12 @@ def oracle(world: World, login: str, patient_login: str) -> dict[str, dict[str, 
             for e, d in zip(entries, answer.json()["decisions"], strict=True)}
 
 
-@settings(max_examples=EXAMPLES, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(paul=policy_for("paul.durand"), jeanne=policy_for("jeanne.petit"),
-       grants=st.sets(st.tuples(st.sampled_from(sorted(PROFESSIONALS)),
-                                st.sampled_from(sorted(PATIENTS))), max_size=2))
-def test_no_page_image_or_pixel_shows_what_the_decision_api_denies(
-        world: World, paul: dict[str, object], jeanne: dict[str, object],
-        grants: set[tuple[str, str]]) -> None:
+def judge(world: World, paul: dict[str, object], jeanne: dict[str, object],
+          grants: set[tuple[str, str]], counts: Counter[str],
+          permitted_accesses: set[tuple[str, str, str, str]]) -> None:
+    """One example: the patients write their policies, professionals break the glass, then
+    every professional's page, image listing and gateway answer is judged against the oracle;
+    ``counts`` and ``permitted_accesses`` grow."""
     region = world.region
     for login, policy in (("paul.durand", paul), ("jeanne.petit", jeanne)):
         written = world.http.put(
@@ -214,10 +207,25 @@ def test_no_page_image_or_pixel_shows_what_the_decision_api_denies(
                                             entry.study_instance_uid, purpose))
 
 
-def test_each_permitted_access_left_exactly_one_record_and_refusals_none(world: World) -> None:
-    """Runs after the property (same module): the gateways record one access per (user,
-    study, purpose) per audit window (10 min, longer than this module), refusals not as
-    reads; delivered in the background, so the access logs are read until they settle."""
+def test_nothing_denied_is_shown_and_each_permitted_access_is_recorded_once(
+        world: World, record_property: Callable[[str, object], None]) -> None:
+    """The property over the drawn examples, then the access logs: the gateways record one
+    access per (user, study, purpose) per audit window (10 min, longer than this test),
+    refusals not as reads; delivered in the background, so the logs are read until they
+    settle."""
+    counts: Counter[str] = Counter()
+    permitted_accesses: set[tuple[str, str, str, str]] = set()
+
+    @settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
+              suppress_health_check=[HealthCheck.too_slow])
+    @given(paul=policy_for("paul.durand"), jeanne=policy_for("jeanne.petit"),
+           grants=st.sets(st.tuples(st.sampled_from(sorted(PROFESSIONALS)),
+                                    st.sampled_from(sorted(PATIENTS))), max_size=2))
+    def check(paul: dict[str, object], jeanne: dict[str, object],
+              grants: set[tuple[str, str]]) -> None:
+        judge(world, paul, jeanne, grants, counts, permitted_accesses)
+
+    check()
     assert permitted_accesses, "the property judged nothing"
     admin = world.region.user_token("admin")
 
@@ -240,10 +248,10 @@ def test_each_permitted_access_left_exactly_one_record_and_refusals_none(world: 
         found = recorded()
     time.sleep(1.0)  # anything late and extra would show now
     found = recorded()
-    print(f"\nregion enforcement property: {sum(counts.values())} cases — "
-          + ", ".join(f"{k}: {v}" for k, v in sorted(counts.items()))
-          + f"; {len(permitted_accesses)} (user, study, purpose) accesses, "
-          f"{sum(found.values())} access records")
+    kinds = ", ".join(f"{k}: {v}" for k, v in sorted(counts.items()))
+    record_property("counts", f"region enforcement property: {sum(counts.values())} cases — "
+                              f"{kinds}; {len(permitted_accesses)} (user, study, purpose) "
+                              f"accesses, {sum(found.values())} access records")
     assert set(found) == permitted_accesses
     assert all(n == 1 for n in found.values()), {k: n for k, n in found.items() if n != 1}
     assert counts["gateway permitted"] and counts["gateway denied"]
