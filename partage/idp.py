@@ -145,9 +145,12 @@ class DevIdP:
                 return dict(client)
         raise KeyError(client_id)
 
-    def start(self, timeout: float = 30.0) -> DevIdP:
+    def start(self, timeout: float = 90.0) -> DevIdP:
         """Start the process and wait for its discovery document; ``IdPError`` (with the log's
-        tail) when Node or the npm packages are missing, or the process dies or stays silent."""
+        tail) when Node or the npm packages are missing, or the process dies or stays silent.
+        It is usually ready in about a second; on two cores busy with other test workers it
+        once took more than 30 s between loading oidc-provider and building the provider (its
+        RSA key is generated there), hence the generous bound."""
         node = shutil.which(self.node)
         if node is None:
             raise IdPError(f"Node.js ({self.node}) not found: {INSTALL_HINT}")
