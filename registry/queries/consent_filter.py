@@ -52,8 +52,6 @@ NOT_A_PROFESSIONAL = ("not-a-professional",
 _STUDY_SUFFIX = f"^^^^{REFERENCE_ID_STUDY_INSTANCE_UID}"
 _HAS_MEMBER = AssociationType.HAS_MEMBER.value
 _PACKAGES = (SUBMISSION_SET, FOLDER)
-#: object ids per ``IN`` list
-_BATCH = 500
 
 
 @dataclass(frozen=True)
@@ -153,15 +151,13 @@ def _verdict(found: list[Hit], members: dict[str, list[str]],
     associations that would lead to them; a reason per removed entry of the answer, and per
     removed package whose entries the answer does not hold."""
     in_answer = {h.uuid for h in found}
-    dropped = {u for u in refused if u in in_answer}
-    reasons = [refused[h.uuid] for h in found if h.uuid in dropped]
+    dropped = set(refused)  # with the ends of answered associations outside the answer
+    reasons = [refused[h.uuid] for h in found if h.uuid in refused]
     for package, documents in members.items():
         if documents and all(d in refused for d in documents):
             dropped.add(package)
             if not any(d in in_answer for d in documents):
                 reasons.append(refused[documents[0]])
-    for end in refused:  # ends of answered associations, not in the answer themselves
-        dropped.add(end)
     return Screened(_without(found, dropped), reasons)
 
 
@@ -244,11 +240,10 @@ def _entries(session: Session, uuids: set[str]) -> list[_Entry]:
                 .where(R.entry_uuid.in_(batch), R.kind == DOCUMENT)):
             rows[uuid] = (id_, patient or "", unique or "")
     studies: dict[int, list[str]] = defaultdict(list)
-    ids = [r[0] for r in rows.values()]
-    for start in range(0, len(ids), _BATCH):
+    for batch in batches(r[0] for r in rows.values()):
         for object_id, code in session.execute(
                 select(ObjectCode.object_id, ObjectCode.code)
-                .where(ObjectCode.object_id.in_(ids[start:start + _BATCH]),
+                .where(ObjectCode.object_id.in_(batch),
                        ObjectCode.attribute == "referenceId")
                 .order_by(ObjectCode.id)):
             if code.endswith(_STUDY_SUFFIX):

@@ -8,7 +8,7 @@ The XML of an object is read only once the whole answer is known and only for Le
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.orm import Session
@@ -46,7 +46,11 @@ def hits(session: Session, *where: ColumnElement[bool], limit: int | None = None
     return [Hit(*row) for row in session.execute(stmt)]
 
 
-def batches(values: Iterable[str]) -> Iterator[list[str]]:
+_K = TypeVar("_K", str, int)
+
+
+def batches(values: Iterable[_K]) -> Iterator[list[_K]]:
+    """``values`` sorted without repeats, in ``IN``-list sized chunks."""
     ordered = sorted(set(values))
     for i in range(0, len(ordered), _BATCH):
         yield ordered[i : i + _BATCH]
