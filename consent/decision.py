@@ -125,22 +125,22 @@ class Decision:
 
 
 def decide(policy: Policy, rules: RegionRules, request: Request) -> Decision:
-    """Permit or deny ``request`` under ``policy`` (rules in the module docstring)."""
+    """Permit or deny ``request`` under ``policy`` (rules in the module docstring). Only a
+    base-choice denial (rule 8, so a TREAT request) is judged again as an emergency (rule 9)."""
     permit, code = _judge(policy, rules, request)
+    if permit or code not in BASE_DENIALS:
+        reason = request.emergency_reason if code == "emergency-access" else ""
+        return Decision(permit, code, policy.version, emergency_reason=reason.strip())
+    grant = request.grant
     as_emergency = replace(request, purpose_of_use=ETREAT,
-                           emergency_reason=request.grant.reason if request.grant else "-")
-    emergency_permits = request.purpose_of_use in (TREAT, ETREAT) and _judge(
-        policy, rules, as_emergency)[0]
-    on_grant = False
-    if not permit and code in BASE_DENIALS and request.grant and request.purpose_of_use == TREAT:
-        on_grant = emergency_permits
-        permit, code = (True, "emergency-access") if on_grant else (permit, code)
-    liftable = not permit and code in BASE_DENIALS and emergency_permits
-    max_age = (min(MAX_AGE_S, max(0.0, request.grant.remaining_s)) if on_grant and request.grant
-               else 0.0 if liftable else MAX_AGE_S)
-    reason = ((request.grant.reason if on_grant and request.grant else request.emergency_reason)
-              if code == "emergency-access" else "")
-    return Decision(permit, code, policy.version, liftable or on_grant, max_age, reason.strip())
+                           emergency_reason=grant.reason if grant else "-")
+    if not _judge(policy, rules, as_emergency)[0]:
+        return Decision(False, code, policy.version)
+    if grant is None:
+        return Decision(False, code, policy.version, emergency_possible=True, max_age_s=0.0)
+    return Decision(True, "emergency-access", policy.version, emergency_possible=True,
+                    max_age_s=min(MAX_AGE_S, max(0.0, grant.remaining_s)),
+                    emergency_reason=grant.reason.strip())
 
 
 def decide_many(policy: Policy, rules: RegionRules, user: User, targets: Iterable[Target],
