@@ -149,16 +149,12 @@ class ConsentPoint:
         if decision is not None and not decision.permit:
             raise ConsentRefused(decision)
 
-    async def emergency_reason(self, principal: Principal, token: str, entry: StudyEntry
-                               ) -> str:
-        """The written reason of the emergency grant this user sees this study through, or
-        ``""`` when the patient's policy permits it anyway (an export is then audited as an
-        emergency access, ETREAT with its reason)."""
+    async def emergency_reason(self, principal: Principal, entry: StudyEntry) -> str:
+        """The written reason of the emergency grant this user sees this study through, as the
+        decision carries it, or ``""`` when the patient's policy permits it anyway (an export
+        is then audited as an emergency access, ETREAT with its reason)."""
         decision = await self.decision(principal, entry)
-        if decision is None or decision.reason_code != EMERGENCY_ACCESS:
-            return ""
-        grant = await self.active_grant(token, entry.patient_id.split("^")[0])
-        return grant.reason if grant else ""
+        return decision.emergency_reason if decision is not None else ""
 
     async def patient(self, principal: Principal, patient_id: str) -> ConsentDecision | None:
         """The decision for the patient as a whole (no study named): a denial an emergency

@@ -166,7 +166,7 @@ async def download(study_id: str, request: Request, user: Professional,
                   patient_id=opened.entry.patient_id, destination=name,
                   instances=shared.number_of_instances, address=client_address(request),
                   emergency_reason=await imaging.consent.emergency_reason(
-                      user.principal, user.access_token, opened.entry))
+                      user.principal, opened.entry))
     disposition = f"attachment; filename=\"{name}\"; filename*=UTF-8''{quote(name)}"
     return StreamingResponse(body, media_type="application/zip",
                              headers={"Content-Disposition": disposition})
@@ -201,7 +201,7 @@ async def send(study_id: str, request: Request, user: Professional, _: CsrfCheck
                   patient_id=opened.entry.patient_id, destination=configured,
                   instances=shared.number_of_instances, address=client_address(request),
                   emergency_reason=await imaging.consent.emergency_reason(
-                      user.principal, user.access_token, opened.entry))
+                      user.principal, opened.entry))
     return JobStarted.model_validate({"id": job.id, "href": f"/api/jobs/{job.id}",
                                       **job.progress()})
 
