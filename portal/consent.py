@@ -86,8 +86,8 @@ def _purpose(principal: Principal) -> str:
 
 
 class ConsentPoint:
-    """The portal's questions to the consent service; ``enabled`` is false when no
-    ``consent_url`` is set (then every study the registry gives is shown)."""
+    """The portal's questions to the consent service; with no ``consent_url`` (``client`` is
+    ``None``) every study the registry gives is shown."""
 
     def __init__(self, settings: PortalSettings, http: httpx.AsyncClient,
                  tokens: ClientCredentials | None) -> None:
@@ -107,10 +107,6 @@ class ConsentPoint:
             finally:
                 if point.client is not None:
                     point.client.close()
-
-    @property
-    def enabled(self) -> bool:
-        return self.client is not None
 
     async def filter(self, principal: Principal, entries: list[StudyEntry]
                      ) -> tuple[list[StudyEntry], list[Withheld]]:
