@@ -28,6 +28,8 @@ from tests.gateway.test_rad69 import request_for, retrieve
 from tests.support.gateway import RunningGateway, running_gateway
 from tests.support.issuer import Issuer
 from tests.security.consent_region import (
+    ALICE,
+    BOB,
     LEFEVRE,
     MARTIN,
     consent_service,
@@ -38,7 +40,6 @@ from tests.security.consent_region import (
     transaction,
 )
 
-ALICE, BOB = "2801205123456", "1750399123457"
 SITE = "1.2.250.1.999.1.1"
 
 

@@ -32,6 +32,8 @@ from registry.queries.consent_filter import WITHHELD
 from tests.consent.conftest import ConsentService
 from tests.registry.query_factory import Registry, query, quoted
 from tests.security.consent_region import (
+    ALICE,
+    BOB,
     LEFEVRE,
     MARTIN,
     consent_service,
@@ -42,7 +44,6 @@ from tests.security.consent_region import (
     transaction,
 )
 
-ALICE, BOB = "2801205123456", "1750399123457"
 NORD, SUD = "1.2.250.1.999.1.1", "1.2.250.1.999.1.2"
 
 

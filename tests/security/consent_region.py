@@ -12,16 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from partage.devissuer import DevIssuer
-from tests.consent.conftest import ConsentService, start
+from tests.consent.conftest import ALICE, AUTHORITY, BOB, ConsentService, cx, start
 
-AUTHORITY = "1.2.250.1.213.1.4.10"
+__all__ = ["ALICE", "AUTHORITY", "BOB", "LEFEVRE", "MARTIN", "consent_service", "cx",
+           "event_code", "events", "service_client", "transaction"]
+
 #: demo professionals (deploy/idp/users.json)
 MARTIN = {"sub": "dr-martin", "rpps": "10001234567", "organisation_oid": "1.2.250.1.999.1.1"}
 LEFEVRE = {"sub": "dr-lefevre", "rpps": "10007654321", "organisation_oid": "1.2.250.1.999.1.2"}
-
-
-def cx(ins: str) -> str:
-    return f"{ins}^^^&{AUTHORITY}&ISO"
 
 
 @contextmanager

@@ -52,9 +52,8 @@ from registry.core.config import RegistrySettings
 from registry.queries.consent_filter import WITHHELD, ConsentFilter
 from tests.consent.conftest import ConsentService
 from tests.registry.query_factory import Registry, database, query, quoted
-from tests.security.consent_region import consent_service, cx, service_client
+from tests.security.consent_region import ALICE, BOB, consent_service, cx, service_client
 
-ALICE, BOB = "2801205123456", "1750399123457"
 NORD, SUD = "1.2.250.1.999.1.1", "1.2.250.1.999.1.2"
 #: examples drawn: each judges at least 152 cases (8 users × (Bob's 4 entries in 4 queries, 1 in
 #: another, 2 at the gateway)), so 70 give more than 10 000

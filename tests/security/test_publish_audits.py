@@ -34,6 +34,7 @@ from tests.consent.conftest import ConsentService
 from tests.gateway.studies import PATIENT, store_rest
 from tests.gateway.test_publisher import add_instance
 from tests.security.consent_region import (
+    ALICE,
     consent_service,
     cx,
     event_code,
@@ -42,7 +43,6 @@ from tests.security.consent_region import (
     transaction,
 )
 
-ALICE = "2801205123456"
 SITE = "1.2.250.1.999.1.1"
 
 
