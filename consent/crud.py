@@ -22,7 +22,7 @@ def _policy(row: PolicyVersion) -> Policy:
         blocked_professionals=frozenset(row.blocked_professionals),
         allowed_professionals=frozenset(row.allowed_professionals),
         author=row.author, author_role=row.author_role,
-        created_at=row.created_at.replace(tzinfo=row.created_at.tzinfo or UTC),
+        created_at=row.created_at,
     )
 
 

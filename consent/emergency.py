@@ -4,7 +4,7 @@ the patient's notifications. A grant is never updated but for the patient's read
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -25,11 +25,6 @@ class Professional:
     rpps: str = ""
     organisation: str = ""
     organisation_oid: str = ""
-
-
-def aware(when: datetime) -> datetime:
-    """SQLite gives back naive datetimes; every time here is UTC."""
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def start(session: Session, *, patient: str, who: Professional, reason: str, duration_s: float,
@@ -56,7 +51,7 @@ def grant_of(row: EmergencyGrant | None, now: datetime) -> Grant | None:
     """The decision function's view of a stored grant."""
     if row is None:
         return None
-    return Grant(row.reason, (aware(row.expires_at) - now).total_seconds())
+    return Grant(row.reason, (row.expires_at - now).total_seconds())
 
 
 def for_patient(session: Session, *, patient: str, limit: int = 500) -> list[EmergencyGrant]:

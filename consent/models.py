@@ -8,7 +8,7 @@ blocked sites …) are JSON arrays of the version's snapshot: they are only ever
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -19,6 +19,7 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    TypeDecorator,
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -29,6 +30,17 @@ _BIGINT = BigInteger().with_variant(Integer, "sqlite")
 
 class Base(DeclarativeBase):
     pass
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """``DateTime(timezone=True)`` read back aware on SQLite too, which keeps no zone: every
+    time stored here is UTC, so no reader has to mend naive values."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return value if value is None or value.tzinfo else value.replace(tzinfo=UTC)
 
 
 class PolicyVersion(Base):
@@ -54,7 +66,7 @@ class PolicyVersion(Base):
     #: who made this version: token subject and the role it acted in (patient, region-admin)
     author: Mapped[str] = mapped_column(String(256))
     author_role: Mapped[str] = mapped_column(String(64))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(timezone=True))
 
     __table_args__ = (UniqueConstraint("patient_id", "version", name="uq_policy_version"),)
 
@@ -75,9 +87,9 @@ class EmergencyGrant(Base):
     organisation: Mapped[str] = mapped_column(String(256))
     organisation_oid: Mapped[str] = mapped_column(String(64))
     reason: Mapped[str] = mapped_column(String(1000))
-    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    read_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime(timezone=True))
+    read_at: Mapped[datetime | None] = mapped_column(UtcDateTime(timezone=True), nullable=True)
 
     __table_args__ = (Index("ix_emergency_grants_patient_sub", "patient_id", "sub", "expires_at"),
                       Index("ix_emergency_grants_patient_time", "patient_id", "started_at"))

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, DateTime, ForeignKey, Index, LargeBinary, SmallInteger, String
+from sqlalchemy import Boolean, ForeignKey, Index, LargeBinary, SmallInteger, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from consent.models import _BIGINT, Base
+from consent.models import _BIGINT, Base, UtcDateTime
 
 
 class AuditRecord(Base):
@@ -18,10 +18,10 @@ class AuditRecord(Base):
 
     id: Mapped[int] = mapped_column(_BIGINT, primary_key=True, autoincrement=True)
     digest: Mapped[str] = mapped_column(String(64), unique=True)
-    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime(timezone=True))
     #: how it came: ``http``, ``udp`` or ``tls``
     transport: Mapped[str] = mapped_column(String(8))
-    event_time: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    event_time: Mapped[datetime] = mapped_column(UtcDateTime(timezone=True), index=True)
     event_id: Mapped[str] = mapped_column(String(64))
     event_type: Mapped[str] = mapped_column(String(64))
     action: Mapped[str] = mapped_column(String(1))

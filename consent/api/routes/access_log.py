@@ -9,13 +9,12 @@ from consent.api.deps import Caller, ConsentContext, Ctx, may_read
 from consent.audit.models import AuditRecord
 from consent.audit.query import accesses
 from consent.schemas import Access, Accessor, AccessLog
-from consent.emergency import aware
 
 router = APIRouter(prefix="/patients/{ins}/access-log", tags=["access log"])
 
 
 def _access(record: AuditRecord) -> Access:
-    return Access(id=record.id, time=aware(record.event_time),
+    return Access(id=record.id, time=record.event_time,
                   user=Accessor(sub=record.user_id, name=record.user_name, rpps=record.rpps,
                                 organisation=record.organisation),
                   studies=sorted(s.study_uid for s in record.studies), site=record.site,

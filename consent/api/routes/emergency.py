@@ -25,7 +25,7 @@ def grant_out(row: EmergencyGrant) -> EmergencyGrantOut:
     return EmergencyGrantOut(
         id=row.id, patient=row.patient_id, sub=row.sub, name=row.name, rpps=row.rpps,
         organisation=row.organisation, reason=row.reason,
-        started_at=emergency.aware(row.started_at), expires_at=emergency.aware(row.expires_at))
+        started_at=row.started_at, expires_at=row.expires_at)
 
 
 @router.post("", status_code=201, response_model=EmergencyGrantOut,

@@ -14,9 +14,9 @@ router = APIRouter(prefix="/patients/{ins}/notifications", tags=["notifications"
 
 
 def _notification(row: EmergencyGrant) -> Notification:
-    return Notification(id=row.id, time=emergency.aware(row.started_at), name=row.name,
+    return Notification(id=row.id, time=row.started_at, name=row.name,
                         rpps=row.rpps, organisation=row.organisation, reason=row.reason,
-                        expires_at=emergency.aware(row.expires_at), read=row.read_at is not None)
+                        expires_at=row.expires_at, read=row.read_at is not None)
 
 
 def notifications(ctx: ConsentContext, patient: str) -> Notifications:
