@@ -14,13 +14,13 @@ from collections.abc import Callable
 
 from consent.audit.ingest import MAX_BYTES, ingest
 from consent.core.config import ConsentSettings
+from partage.audit import BOM
 from partage.db import Database
 
 log = logging.getLogger("consent.audit.syslog")
 
 #: ``<PRI>VERSION SP TIMESTAMP SP HOSTNAME SP APP-NAME SP PROCID SP MSGID SP`` (RFC 5424 §6)
 _HEADER = re.compile(rb"<\d{1,3}>1 \S+ \S+ \S+ \S+ \S+ ")
-_BOM = b"\xef\xbb\xbf"
 
 
 class SyslogError(ValueError):
@@ -50,7 +50,7 @@ def message_body(frame: bytes) -> bytes:
                 raise SyslogError("unterminated STRUCTURED-DATA")
             i += 1
     body = frame[i + 1:] if frame[i:i + 1] == b" " else frame[i:]
-    return body.removeprefix(_BOM)
+    return body.removeprefix(BOM)
 
 
 Store = Callable[[bytes, str], None]
