@@ -23,7 +23,13 @@ import httpx
 from starlette.concurrency import run_in_threadpool
 
 from partage.auth import Principal
-from partage.consent import ConsentDecision, ConsentTarget, ConsentUnavailable, ConsentUser
+from partage.consent import (
+    ConsentClient,
+    ConsentDecision,
+    ConsentTarget,
+    ConsentUnavailable,
+    ConsentUser,
+)
 from partage.regional_studies import StudyEntry, Withheld
 from partage.tokens import ClientCredentials
 from portal.core.config import PortalSettings
@@ -108,21 +114,25 @@ class ConsentPoint:
                 if point.client is not None:
                     point.client.close()
 
+    async def _decide(self, client: ConsentClient, principal: Principal, patient_id: str,
+                      targets: list[ConsentTarget]) -> list[ConsentDecision]:
+        """One decision per target for this user (one call, or none for cached ones)."""
+        return await run_in_threadpool(
+            client.decide_many, patient_id, ConsentUser.from_principal(principal), targets,
+            purpose_of_use=_purpose(principal))
+
     async def filter(self, principal: Principal, entries: list[StudyEntry]
                      ) -> tuple[list[StudyEntry], list[Withheld]]:
         """The entries this user may see, and one ``Withheld`` per refused one."""
         if self.client is None or not entries:
             return entries, []
-        client = self.client
-        user = ConsentUser.from_principal(principal)
         by_patient: dict[str, list[StudyEntry]] = {}
         for entry in entries:
             by_patient.setdefault(entry.patient_id, []).append(entry)
         verdicts: dict[str, ConsentDecision] = {}
         for patient, group in by_patient.items():
-            decisions = await run_in_threadpool(
-                lambda p=patient, g=group: client.decide_many(
-                    p, user, [_target(e) for e in g], purpose_of_use=_purpose(principal)))
+            decisions = await self._decide(self.client, principal, patient,
+                                           [_target(e) for e in group])
             verdicts.update((e.id, d) for e, d in zip(group, decisions, strict=True))
         shown = [e for e in entries if verdicts[e.id].permit]
         refused = [Withheld(verdicts[e.id].reason_code, verdicts[e.id].reason_text)
@@ -134,10 +144,8 @@ class ConsentPoint:
         """The decision on this study for this user (``None``: consent is not checked)."""
         if self.client is None:
             return None
-        client = self.client
-        return (await run_in_threadpool(lambda: client.decide_many(
-            entry.patient_id, ConsentUser.from_principal(principal), [_target(entry)],
-            purpose_of_use=_purpose(principal))))[0]
+        return (await self._decide(self.client, principal, entry.patient_id,
+                                   [_target(entry)]))[0]
 
     async def check(self, principal: Principal, entry: StudyEntry) -> None:
         """``ConsentRefused`` unless this user may see this study."""
@@ -157,10 +165,7 @@ class ConsentPoint:
         grant would lift offers "Emergency access"; ``None`` when consent is not checked."""
         if self.client is None:
             return None
-        client = self.client
-        return await run_in_threadpool(lambda: client.decide(
-            patient_id, ConsentUser.from_principal(principal),
-            purpose_of_use=_purpose(principal)))
+        return (await self._decide(self.client, principal, patient_id, [ConsentTarget()]))[0]
 
     async def active_grant(self, token: str, ins: str) -> EmergencyGrant | None:
         """This user's active emergency grant for the patient (asked with their token)."""
