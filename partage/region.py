@@ -257,20 +257,19 @@ class Region:
 
     def policy(self, login: str) -> dict[str, object]:
         """Demo patient ``login``'s current sharing policy, read as that patient."""
-        answer = httpx.get(f"{self.consent_url}/patients/{patient_ins(login)}/policy",
-                           headers={"Authorization": f"Bearer {self.user_token(login)}"},
-                           timeout=30)
-        answer.raise_for_status()
-        result: dict[str, object] = answer.json()
-        return result
+        return self._policy_call("GET", login)
 
     def set_policy(self, login: str, policy: Mapping[str, object]) -> dict[str, object]:
         """Write the sharing policy of demo patient ``login`` as that patient (so the version's
         author is the patient); the new version as the consent service returns it."""
-        ins = patient_ins(login)
-        answer = httpx.put(f"{self.consent_url}/patients/{ins}/policy", json=dict(policy),
-                           headers={"Authorization": f"Bearer {self.user_token(login)}"},
-                           timeout=30)
+        return self._policy_call("PUT", login, dict(policy))
+
+    def _policy_call(self, method: str, login: str, body: dict[str, object] | None = None
+                     ) -> dict[str, object]:
+        answer = httpx.request(method, f"{self.consent_url}/patients/{patient_ins(login)}/policy",
+                               json=body,
+                               headers={"Authorization": f"Bearer {self.user_token(login)}"},
+                               timeout=30)
         answer.raise_for_status()
         result: dict[str, object] = answer.json()
         return result
