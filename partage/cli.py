@@ -22,7 +22,11 @@ SERVICES = {
 #: bearer token sent to the endpoints under test with ``--against`` (``--token``)
 TOKEN_ENV = "PARTAGE_CONFORMANCE_TOKEN"
 
-DEFAULT_MATERIAL = Path(__file__).resolve().parent.parent.parent / "shared" / "conformance"
+#: the NIST / IHE conformance material: ``PARTAGE_CONFORMANCE_DIR``, else ``shared/conformance``
+#: beside the checkout
+DEFAULT_MATERIAL = Path(os.environ.get(
+    "PARTAGE_CONFORMANCE_DIR",
+    Path(__file__).resolve().parent.parent.parent / "shared" / "conformance"))
 
 
 def _load(ref: str):  # type: ignore[no-untyped-def]

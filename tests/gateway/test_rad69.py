@@ -23,11 +23,12 @@ from ihe.xdsi import RetrieveImagingDocumentSetRequest, SeriesRequest, StudyRequ
 from partage import xsd
 from partage.orthanc import Orthanc
 from partage.serve import free_port
+from tests.conftest import CONFORMANCE
 from tests.gateway.studies import StoredStudy, make_spec, orthanc_instance_files, store_rest
 from tests.support.gateway import REPOSITORY_UID, RunningGateway, running_gateway
 from tests.support.issuer import Issuer
 
-NIST = Path(__file__).resolve().parents[3] / "shared" / "conformance" / "nist-testkit" / "tests"
+NIST = CONFORMANCE / "nist-testkit" / "tests"
 NIST_REPOSITORY = "1.3.6.1.4.1.21367.13.80.110"
 
 
