@@ -109,7 +109,7 @@ class Access:
             published.patient_id, ConsentUser.from_principal(principal),
             study_instance_uid=study_instance_uid,
             document_unique_id=published.document_unique_id, site_oid=self.settings.site_oid,
-            purpose_of_use=purpose_of(principal))
+            purpose_of_use=principal.purpose)
         return Decision(decision.permit, decision.reason_text, decision.reason_code,
                         published.patient_id, decision.emergency_reason)
 
@@ -121,7 +121,7 @@ class Access:
         says, so it is recorded as such even just after an ordinary one."""
         outcome = (EventOutcomeIndicator.SUCCESS if decision.permit
                    else EventOutcomeIndicator.MINOR_FAILURE)
-        purpose = "ETREAT" if decision.emergency else purpose_of(principal)
+        purpose = "ETREAT" if decision.emergency else principal.purpose
         key = (principal.subject, study_instance_uid, purpose, int(outcome))
         now = self.clock()
         window = self.settings.audit_window_s
@@ -165,8 +165,3 @@ class Access:
                 self._studies.clear()
             self._studies[study_instance_uid] = (now, found)
         return found
-
-
-def purpose_of(principal: Principal) -> str:
-    """The token's purpose of use, TREAT when it names none."""
-    return principal.purpose_of_use or "TREAT"

@@ -77,7 +77,7 @@ def submission(*, event: EventID, transaction: Code, when: datetime, principal: 
     return atna.access(event=event, transaction=transaction, when=when,
                        user=requestor(principal), source=source, patient_id=patient,
                        study_uids=studies, document_ids=documents,
-                       purpose_of_use=principal.purpose_of_use or "TREAT", outcome=outcome)
+                       purpose_of_use=principal.purpose, outcome=outcome)
 
 
 class PermanentFailure(Exception):

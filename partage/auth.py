@@ -66,6 +66,12 @@ class Principal:
     name: str = ""
     claims: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
+    @property
+    def purpose(self) -> str:
+        """The purpose of use the caller acts for: the token's, or treatment (HL7 TREAT) when
+        it names none — what the decision point is asked about and the audits record."""
+        return self.purpose_of_use or "TREAT"
+
 
 def claim_at(claims: Mapping[str, Any], path: str) -> Any:
     """The value at a dotted path of the claims, or ``None``."""

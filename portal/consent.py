@@ -87,10 +87,6 @@ def _target(entry: StudyEntry) -> ConsentTarget:
     return ConsentTarget(entry.study_instance_uid, entry.unique_id, entry.site_oid)
 
 
-def _purpose(principal: Principal) -> str:
-    return principal.purpose_of_use or "TREAT"
-
-
 class ConsentPoint:
     """The portal's questions to the consent service; with no ``consent_url`` (``client`` is
     ``None``) every study the registry gives is shown."""
@@ -119,7 +115,7 @@ class ConsentPoint:
         """One decision per target for this user (one call, or none for cached ones)."""
         return await run_in_threadpool(
             client.decide_many, patient_id, ConsentUser.from_principal(principal), targets,
-            purpose_of_use=_purpose(principal))
+            purpose_of_use=principal.purpose)
 
     async def filter(self, principal: Principal, entries: list[StudyEntry]
                      ) -> tuple[list[StudyEntry], list[Withheld]]:

@@ -48,7 +48,7 @@ def record_query(trail: AuditTrail, principal: Principal, request: etree._Elemen
     message = atna.query(when=datetime.now(UTC), user=requestor(principal), source=SOURCE,
                          patient_id=patient_id or _PLACEHOLDER,
                          query_bytes=etree.tostring(request),
-                         purpose_of_use=principal.purpose_of_use or "TREAT", outcome=outcome)
+                         purpose_of_use=principal.purpose, outcome=outcome)
     if not patient_id:  # ITI TF-2a §3.18.5.1.2: the patient only when known
         message = replace(message, objects=tuple(o for o in message.objects
                                                   if o.role != ObjectRole.PATIENT))

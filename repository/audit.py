@@ -41,6 +41,6 @@ def record_retrieve(trail: AuditTrail, principal: Principal, document_ids: list[
         return
     event = EventIdentification(EventID.EXPORT.code, EventActionCode.READ, datetime.now(UTC),
                                 outcome, (ITI_43,),
-                                (purpose(principal.purpose_of_use or "TREAT"),))
+                                (purpose(principal.purpose),))
     trail.record(AuditMessage(event, (requestor(principal),), SOURCE,
                               tuple(document(d) for d in dict.fromkeys(document_ids))))

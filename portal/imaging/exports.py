@@ -32,7 +32,7 @@ def record_export(trail: AuditTrail, principal: Principal, *, action: str, docum
         event=EventID.EXPORT, transaction=RAD_107, when=datetime.now(UTC),
         user=requestor(principal, address), source=SOURCE, patient_id=patient_id,
         study_uids=(study_instance_uid,), document_ids=(document_unique_id,),
-        purpose_of_use=principal.purpose_of_use or "TREAT", emergency_reason=emergency_reason,
+        purpose_of_use=principal.purpose, emergency_reason=emergency_reason,
         extra_participants=extra))
     log.info("study exported", extra={
         "action": action, "subject": principal.subject, "rpps": principal.rpps,

@@ -129,7 +129,7 @@ class ConsentFilter:
         """The withheld entries and why: one batch call per patient (cached by the client)."""
         assert self.client is not None
         user = ConsentUser.from_principal(principal)
-        purpose = principal.purpose_of_use or "TREAT"
+        purpose = principal.purpose
         by_patient: dict[str, list[_Entry]] = defaultdict(list)
         for entry in entries:
             by_patient[entry.patient_id].append(entry)
